@@ -1,0 +1,476 @@
+/*
+ * client: the per-connection state machine of the startup phase.  Packets
+ * are parsed by pgproto, answered as policy decides, and the connection is
+ * handed to backend.c (connect, forward) and relay.c (bytes both ways).
+ */
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+
+#include "backend.h"
+#include "client.h"
+#include "config.h"
+#include "log.h"
+#include "tls.h"
+
+/* A finished connection has this long to flush its last bytes. */
+#define CONN_FLUSH_TIMEOUT_SEC	10
+
+static void client_startup_read(struct bufferevent *, void *);
+static void client_startup_event(struct bufferevent *, short, void *);
+
+static const char *
+state_name(enum conn_state state)
+{
+	switch (state) {
+	case CONN_WAIT_STARTUP:		return "waiting for the startup packet";
+	case CONN_TLS_HANDSHAKE:	return "in the TLS handshake";
+	case CONN_WAIT_BACKEND:		return "connecting to the backend";
+	case CONN_CANCEL:		return "forwarding a cancel request";
+	case CONN_RELAY:		return "in session";
+	case CONN_CLOSING:		return "closing";
+	}
+	return "unknown";
+}
+
+static void
+conn_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+	char		 msg[400];
+
+	(void)fd;
+	(void)what;
+	if (c->state == CONN_WAIT_BACKEND) {
+		snprintf(msg, sizeof(msg), "could not connect to backend %s: "
+		    "timed out after authentication_timeout",
+		    c->snap->backend_name);
+		conn_refuse(c, "08006", msg, NULL);
+		return;
+	}
+	log_info("closing connection from host=%s port=%s: "
+	    "authentication_timeout (%d ms) expired while %s", c->host,
+	    c->port, c->snap->cfg->authentication_timeout,
+	    state_name(c->state));
+	conn_free(c);
+}
+
+void
+conn_accept(struct gate *gate, int fd, const struct sockaddr *sa, int salen)
+{
+	struct snapshot	*snap = gate->snap;
+	struct conn	*c;
+	struct timeval	 tv;
+	int		 one = 1;
+
+	/*
+	 * Past max_connections a client still gets its SSL answer and then
+	 * a proper "too many connections" error; far past it, resources come
+	 * first and the socket is closed at once.
+	 */
+	if (gate->nconns >= 2u * (unsigned)snap->cfg->max_connections) {
+		log_warn("closing new connection at once: %u connections open, "
+		    "max_connections = %d", gate->nconns,
+		    snap->cfg->max_connections);
+		close(fd);
+		return;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		log_error("out of memory accepting a connection");
+		close(fd);
+		return;
+	}
+	c->gate = gate;
+	c->snap = snapshot_ref(snap);
+	c->id = ++gate->next_conn_id;
+	c->fd = fd;
+	c->state = CONN_WAIT_STARTUP;
+	c->over_limit = gate->nconns >= (unsigned)snap->cfg->max_connections;
+	gettimeofday(&c->started, NULL);
+	TAILQ_INSERT_TAIL(&gate->conns, c, entry);
+	gate->nconns++;
+
+	if (sa->sa_family == AF_UNIX)
+		snprintf(c->host, sizeof(c->host), "[local]");
+	else {
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (getnameinfo(sa, (socklen_t)salen, c->host, sizeof(c->host),
+		    c->port, sizeof(c->port), NI_NUMERICHOST | NI_NUMERICSERV))
+			snprintf(c->host, sizeof(c->host), "?");
+	}
+	if (snap->cfg->log_connections)
+		log_info("connection received: host=%s port=%s", c->host,
+		    c->port);
+
+	c->client = bufferevent_socket_new(gate->base, fd, 0);
+	c->timer = evtimer_new(gate->base, conn_timeout, c);
+	c->startup = evbuffer_new();
+	if (c->client == NULL || c->timer == NULL || c->startup == NULL) {
+		log_error("out of memory setting up connection from host=%s",
+		    c->host);
+		conn_free(c);
+		return;
+	}
+	tv.tv_sec = snap->cfg->authentication_timeout / 1000;
+	tv.tv_usec = (snap->cfg->authentication_timeout % 1000) * 1000;
+	evtimer_add(c->timer, &tv);
+	bufferevent_setcb(c->client, client_startup_read, NULL,
+	    client_startup_event, c);
+	bufferevent_enable(c->client, EV_READ);
+}
+
+/*
+ * 'S' and 'N' go straight to the socket: they are the first bytes sent on
+ * a fresh connection, and the TLS handshake must follow 'S' with nothing in
+ * between, which a buffered write could not promise.
+ */
+static int
+send_byte(struct conn *c, char byte)
+{
+	if (send(c->fd, &byte, 1, MSG_NOSIGNAL) == 1)
+		return 0;
+	log_info("could not answer host=%s port=%s: %s", c->host, c->port,
+	    strerror(errno));
+	return -1;
+}
+
+static void
+start_tls(struct conn *c)
+{
+	struct bufferevent	*bev;
+	SSL			*ssl;
+
+	if ((ssl = SSL_new(c->snap->tls)) == NULL) {
+		log_error("could not create a TLS session for host=%s: out of "
+		    "memory", c->host);
+		conn_free(c);
+		return;
+	}
+	bufferevent_disable(c->client, EV_READ | EV_WRITE);
+	bufferevent_free(c->client);
+	c->client = NULL;
+	bev = bufferevent_openssl_socket_new(c->gate->base, c->fd, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		SSL_free(ssl);
+		log_error("could not start TLS for host=%s: out of memory",
+		    c->host);
+		conn_free(c);
+		return;
+	}
+	c->fd = -1;			/* the bufferevent owns it now */
+	c->ssl = ssl;
+	c->client = bev;
+	c->state = CONN_TLS_HANDSHAKE;
+	/* libpq may close without close_notify; that is an end, not an error. */
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	bufferevent_setcb(bev, client_startup_read, NULL, client_startup_event,
+	    c);
+	bufferevent_enable(bev, EV_READ);
+}
+
+static void
+refuse_no_ssl(struct conn *c)
+{
+	char	msg[400];
+
+	snprintf(msg, sizeof(msg), "this server requires SSL (require_ssl = "
+	    "on): rejected host \"%s\", user \"%s\", database \"%s\", no "
+	    "encryption", c->host, c->user, c->database);
+	conn_refuse(c, "28000", msg,
+	    "Connect with sslmode=require, verify-ca or verify-full.");
+}
+
+/*
+ * Act on one parsed packet.  Returns true when the caller should go on
+ * parsing what is buffered, false when the connection moved on (or ended).
+ */
+static bool
+handle_packet(struct conn *c, const struct pgproto_packet *pkt,
+    struct evbuffer *in)
+{
+	enum policy_action	action;
+
+	action = policy_decide(&c->snap->policy, &c->policy, pkt->kind);
+	policy_advance(&c->policy, pkt->kind, action);
+
+	switch (action) {
+	case POLICY_DECLINE:
+		evbuffer_drain(in, pkt->length);
+		if (send_byte(c, PGPROTO_SSL_DECLINE) != 0) {
+			conn_free(c);
+			return false;
+		}
+		return true;
+	case POLICY_TLS_ACCEPT:
+		evbuffer_drain(in, pkt->length);
+		if (send_byte(c, PGPROTO_SSL_ACCEPT) != 0) {
+			conn_free(c);
+			return false;
+		}
+		/*
+		 * Bytes already here arrived before the handshake, so they were
+		 * not encrypted and may be injected (CVE-2021-23214).
+		 */
+		if (evbuffer_get_length(in) > 0) {
+			conn_refuse(c, "08P01",
+			    "received unencrypted data after SSL request",
+			    "This could be either a client-software bug or "
+			    "evidence of an attempted man-in-the-middle attack.");
+			return false;
+		}
+		start_tls(c);
+		return false;
+	case POLICY_REFUSE_REPEAT:
+		log_info("closing connection from host=%s port=%s: %s after %s "
+		    "(protocol violation)", c->host, c->port,
+		    pkt->kind == PGPROTO_SSL_REQUEST ? "SSLRequest" :
+		    "GSSENCRequest", c->policy.tls_active ?
+		    "the TLS handshake" : "one was already answered");
+		conn_free(c);
+		return false;
+	case POLICY_REFUSE_NO_SSL:
+		memcpy(c->user, pkt->user, sizeof(c->user));
+		memcpy(c->database, pkt->database, sizeof(c->database));
+		refuse_no_ssl(c);
+		return false;
+	case POLICY_CANCEL:
+	case POLICY_FORWARD:
+		memcpy(c->user, pkt->user, sizeof(c->user));
+		memcpy(c->database, pkt->database, sizeof(c->database));
+		if (action == POLICY_FORWARD && c->over_limit) {
+			conn_refuse(c, "53300", "sorry, too many clients already",
+			    NULL);
+			return false;
+		}
+		if (evbuffer_remove_buffer(in, c->startup, pkt->length) !=
+		    (int)pkt->length) {
+			conn_free(c);
+			return false;
+		}
+		bufferevent_disable(c->client, EV_READ);
+		c->state = CONN_WAIT_BACKEND;
+		backend_connect(c, action == POLICY_CANCEL);
+		return false;
+	}
+	return false;
+}
+
+/*
+ * Parse every whole packet that is buffered.  A loop, not recursion: a
+ * client cannot make the proxy nest (CVE-2026-6479), and policy allows one
+ * SSLRequest and one GSSENCRequest at most.
+ */
+static void
+client_startup_read(struct bufferevent *bev, void *arg)
+{
+	struct conn		*c = arg;
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct pgproto_packet	 pkt;
+	enum pgproto_status	 st;
+
+	if (c->state == CONN_TLS_HANDSHAKE)
+		return;		/* the event callback takes over first */
+	for (;;) {
+		size_t		 avail = evbuffer_get_length(in);
+		size_t		 want = avail < PGPROTO_MAX_PACKET ? avail :
+				    PGPROTO_MAX_PACKET;
+		const uint8_t	*buf;
+
+		if (avail == 0)
+			return;
+		if ((buf = evbuffer_pullup(in, (ssize_t)want)) == NULL) {
+			conn_free(c);
+			return;
+		}
+		st = pgproto_parse_startup(buf, want, &pkt);
+		if (st == PGPROTO_INCOMPLETE)
+			return;
+		if (st != PGPROTO_OK) {
+			conn_refuse(c, pgproto_status_sqlstate(st),
+			    pgproto_status_message(st), NULL);
+			return;
+		}
+		if (!handle_packet(c, &pkt, in))
+			return;
+	}
+}
+
+static void
+client_startup_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn	*c = arg;
+	unsigned long	 errs[8];
+	size_t		 nerrs = 0;
+	char		 why[1024];
+
+	if (what & BEV_EVENT_CONNECTED) {
+		/* TLS is up; the StartupMessage may already be buffered. */
+		c->state = CONN_WAIT_STARTUP;
+		client_startup_read(bev, c);
+		return;
+	}
+	if (c->state == CONN_TLS_HANDSHAKE) {
+		unsigned long e;
+
+		while ((e = bufferevent_get_openssl_error(bev)) != 0)
+			if (nerrs < sizeof(errs) / sizeof(errs[0]))
+				errs[nerrs++] = e;
+		tls_describe_errors(errs, nerrs, why, sizeof(why));
+		log_info("TLS handshake with host=%s port=%s failed: %s",
+		    c->host, c->port, why);
+	} else if (c->policy.tls_active) {
+		log_info("connection from host=%s port=%s closed after the TLS "
+		    "handshake without a startup packet (libpq does this when "
+		    "it rejects the server certificate, e.g. a host name "
+		    "mismatch in sslmode=verify-full)", c->host, c->port);
+	} else if (evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
+		log_info("incomplete startup packet from host=%s port=%s",
+		    c->host, c->port);
+	} else if (what & BEV_EVENT_ERROR) {
+		log_info("connection from host=%s port=%s failed during "
+		    "startup: %s", c->host, c->port, strerror(errno));
+	} else if (c->snap->cfg->log_connections) {
+		log_info("connection from host=%s port=%s closed before a "
+		    "startup packet", c->host, c->port);
+	}
+	ERR_clear_error();
+	conn_free(c);
+}
+
+void
+conn_refuse(struct conn *c, const char *sqlstate, const char *message,
+    const char *detail)
+{
+	uint8_t	buf[PGPROTO_ERROR_MAX];
+	size_t	n;
+
+	if (c->user[0] != '\0')
+		log_info("refused connection from host=%s port=%s user=%s "
+		    "database=%s: %s", c->host, c->port, c->user, c->database,
+		    message);
+	else
+		log_info("refused connection from host=%s port=%s: %s",
+		    c->host, c->port, message);
+	n = pgproto_build_error(buf, sizeof(buf), sqlstate, message, detail);
+	if (c->client != NULL && n <= sizeof(buf))
+		bufferevent_write(c->client, buf, n);
+	c->end_reason = "refused";
+	conn_close_after_flush(c, c->client);
+}
+
+static void
+closing_write(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	conn_free(arg);
+}
+
+static void
+closing_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	(void)what;
+	conn_free(arg);
+}
+
+static void
+free_client_side(struct conn *c)
+{
+	if (c->client == NULL)
+		return;
+	/* Best effort close_notify; the socket is non-blocking. */
+	if (c->ssl != NULL && SSL_is_init_finished(c->ssl))
+		SSL_shutdown(c->ssl);
+	ERR_clear_error();
+	bufferevent_free(c->client);
+	c->client = NULL;
+	c->ssl = NULL;
+}
+
+void
+conn_close_after_flush(struct conn *c, struct bufferevent *survivor)
+{
+	struct timeval	tv = { CONN_FLUSH_TIMEOUT_SEC, 0 };
+
+	if (c->backend != NULL && c->backend != survivor) {
+		bufferevent_free(c->backend);
+		c->backend = NULL;
+	}
+	if (c->client != NULL && c->client != survivor)
+		free_client_side(c);
+	if (survivor == NULL ||
+	    evbuffer_get_length(bufferevent_get_output(survivor)) == 0) {
+		conn_free(c);
+		return;
+	}
+	c->state = CONN_CLOSING;
+	if (c->timer != NULL)
+		evtimer_del(c->timer);
+	bufferevent_disable(survivor, EV_READ);
+	bufferevent_setwatermark(survivor, EV_WRITE, 0, 0);
+	bufferevent_setcb(survivor, NULL, closing_write, closing_event, c);
+	bufferevent_set_timeouts(survivor, NULL, &tv);
+	bufferevent_enable(survivor, EV_WRITE);
+}
+
+static void
+log_session_end(const struct conn *c)
+{
+	struct timeval	now, d;
+
+	gettimeofday(&now, NULL);
+	timersub(&now, &c->started, &d);
+	log_info("disconnection: session time: %ld.%03ld s host=%s port=%s "
+	    "user=%s database=%s bytes_from_client=%llu "
+	    "bytes_from_backend=%llu (%s)", (long)d.tv_sec,
+	    (long)(d.tv_usec / 1000), c->host, c->port, c->user, c->database,
+	    (unsigned long long)c->bytes_up,
+	    (unsigned long long)c->bytes_down,
+	    c->end_reason != NULL ? c->end_reason : "closed");
+}
+
+void
+conn_free(struct conn *c)
+{
+	if (c == NULL)
+		return;
+	if (c->established && c->snap->cfg->log_connections)
+		log_session_end(c);
+	TAILQ_REMOVE(&c->gate->conns, c, entry);
+	c->gate->nconns--;
+	if (c->timer != NULL)
+		event_free(c->timer);
+	if (c->backend != NULL)
+		bufferevent_free(c->backend);
+	free_client_side(c);
+	if (c->fd >= 0)
+		close(c->fd);
+	if (c->startup != NULL)
+		evbuffer_free(c->startup);
+	snapshot_unref(c->snap);
+	free(c);
+}
+
+void
+conn_free_all(struct gate *gate)
+{
+	struct conn	*c;
+
+	while ((c = TAILQ_FIRST(&gate->conns)) != NULL) {
+		c->end_reason = "server shutting down";
+		conn_free(c);
+	}
+}

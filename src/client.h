@@ -1,0 +1,80 @@
+/*
+ * client: one client connection, from accept to close.  The startup phase is
+ * an explicit state machine; once the backend answers, relay.c moves bytes.
+ */
+#ifndef CLIENT_H
+#define CLIENT_H
+
+#include <sys/queue.h>
+#include <sys/time.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/bufferevent.h>
+#include <openssl/ssl.h>
+
+#include "gate.h"
+#include "pgproto.h"
+#include "policy.h"
+
+enum conn_state {
+	CONN_WAIT_STARTUP,	/* reading startup-phase packets */
+	CONN_TLS_HANDSHAKE,	/* 'S' sent; TLS handshake running */
+	CONN_WAIT_BACKEND,	/* connecting to the backend */
+	CONN_CANCEL,		/* CancelRequest forwarded; backend to close */
+	CONN_RELAY,		/* session established; bytes flow */
+	CONN_CLOSING,		/* flushing a last message, then close */
+};
+
+struct conn {
+	TAILQ_ENTRY(conn)	 entry;
+	struct gate		*gate;
+	struct snapshot		*snap;
+	uint64_t		 id;
+	enum conn_state		 state;
+	struct policy_state	 policy;
+
+	int			 fd;	/* owned until the TLS bufferevent takes it */
+	SSL			*ssl;	/* owned by the TLS bufferevent */
+	struct bufferevent	*client;
+	struct bufferevent	*backend;
+	struct event		*timer;	/* authentication_timeout */
+	struct evbuffer		*startup;	/* the packet to forward */
+	int			 backend_try;	/* index into snap->backend */
+
+	char			 host[64];	/* client address, for logs */
+	char			 port[8];
+	char			 user[PGPROTO_NAME_MAX];
+	char			 database[PGPROTO_NAME_MAX];
+	struct timeval		 started;
+	uint64_t		 bytes_up;	/* client to backend */
+	uint64_t		 bytes_down;	/* backend to client */
+	const char		*end_reason;
+	bool			 cancel;	/* forwarding a CancelRequest */
+	bool			 established;	/* reached CONN_RELAY */
+	bool			 over_limit;	/* accepted beyond max_connections */
+	bool			 up_blocked;	/* client reads paused: backend slow */
+	bool			 down_blocked;	/* backend reads paused: client slow */
+};
+
+/* Take ownership of an accepted socket. */
+void conn_accept(struct gate *, int fd, const struct sockaddr *, int socklen);
+
+/* Send a FATAL ErrorResponse, log the refusal, and close after flushing. */
+void conn_refuse(struct conn *, const char *sqlstate, const char *message,
+    const char *detail);
+
+/*
+ * End the session: free every side but survivor, then close once
+ * survivor's output is flushed (survivor may be NULL: close now).
+ */
+void conn_close_after_flush(struct conn *, struct bufferevent *survivor);
+
+/* The one teardown every path reaches. */
+void conn_free(struct conn *);
+
+/* Close every connection now (SIGINT, or the end of shutdown). */
+void conn_free_all(struct gate *);
+
+#endif

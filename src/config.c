@@ -1,0 +1,594 @@
+/*
+ * config: postgresql.conf-style parsing and validation.  Each key is a row in
+ * one table (type, range, default, where it lives in struct config), so the
+ * parser, the error messages and the defaults cannot drift apart.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+enum config_type { T_BOOL, T_INT, T_MS, T_STRING, T_PATH, T_TLS_VERSION };
+
+struct config_def {
+	const char		*name;
+	enum config_type	 type;
+	size_t			 offset;
+	const char		*dflt;
+	long			 min, max;	/* T_INT; T_MS in ms */
+	const char		*allowed;	/* for messages */
+};
+
+#define OFF(f)	offsetof(struct config, f)
+
+/* Indexed by enum config_key. */
+static const struct config_def config_defs[CONFIG_NKEYS] = {
+	[CONFIG_LISTEN_ADDRESSES] = { "listen_addresses", T_STRING,
+	    OFF(listen_addresses), "localhost", 0, 0,
+	    "a comma-separated list of host names or addresses, or *" },
+	[CONFIG_PORT] = { "port", T_INT, OFF(port), "6432", 1, 65535,
+	    "an integer from 1 to 65535" },
+	[CONFIG_BACKEND_HOST] = { "backend_host", T_STRING, OFF(backend_host),
+	    "localhost", 0, 0, "a host name or address" },
+	[CONFIG_BACKEND_PORT] = { "backend_port", T_INT, OFF(backend_port),
+	    "5432", 1, 65535, "an integer from 1 to 65535" },
+	[CONFIG_SSL] = { "ssl", T_BOOL, OFF(ssl), "on", 0, 0, NULL },
+	[CONFIG_REQUIRE_SSL] = { "require_ssl", T_BOOL, OFF(require_ssl),
+	    "off", 0, 0, NULL },
+	[CONFIG_SSL_CERT_FILE] = { "ssl_cert_file", T_PATH, OFF(ssl_cert_file),
+	    "server.crt", 0, 0, "a file name" },
+	[CONFIG_SSL_KEY_FILE] = { "ssl_key_file", T_PATH, OFF(ssl_key_file),
+	    "server.key", 0, 0, "a file name" },
+	[CONFIG_SSL_MIN_PROTOCOL_VERSION] = { "ssl_min_protocol_version",
+	    T_TLS_VERSION, OFF(ssl_min_protocol_version), "TLSv1.2", 0, 0,
+	    "TLSv1.2, TLSv1.3" },
+	[CONFIG_SSL_MAX_PROTOCOL_VERSION] = { "ssl_max_protocol_version",
+	    T_TLS_VERSION, OFF(ssl_max_protocol_version), "", 0, 0,
+	    "'' (no limit), TLSv1.2, TLSv1.3" },
+	[CONFIG_SSL_CIPHERS] = { "ssl_ciphers", T_STRING, OFF(ssl_ciphers),
+	    "HIGH:!aNULL", 0, 0, "an OpenSSL cipher list" },
+	[CONFIG_SSL_ECDH_CURVE] = { "ssl_ecdh_curve", T_STRING,
+	    OFF(ssl_ecdh_curve), "X25519:prime256v1", 0, 0,
+	    "an OpenSSL group list such as prime256v1 or X25519:prime256v1" },
+	[CONFIG_AUTHENTICATION_TIMEOUT] = { "authentication_timeout", T_MS,
+	    OFF(authentication_timeout), "60s", 1000, 600000,
+	    "a time from 1s to 600s (units ms, s, min; default s)" },
+	[CONFIG_MAX_CONNECTIONS] = { "max_connections", T_INT,
+	    OFF(max_connections), "1000", 1, 1000000,
+	    "an integer from 1 to 1000000" },
+	[CONFIG_LOG_CONNECTIONS] = { "log_connections", T_BOOL,
+	    OFF(log_connections), "off", 0, 0, NULL },
+};
+
+#define BOOL_ALLOWED	"on, off, true, false, yes, no, 1, 0"
+
+static int
+fail(char *err, size_t errlen, const char *origin, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+fail(char *err, size_t errlen, const char *origin, const char *fmt, ...)
+{
+	va_list	ap;
+	int	n = 0;
+
+	if (errlen == 0)
+		return -1;
+	if (origin != NULL)
+		n = snprintf(err, errlen, "%s: ", origin);
+	if (n < 0 || (size_t)n >= errlen)
+		n = 0;
+	va_start(ap, fmt);
+	vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static const struct config_def *
+find_def(const char *name, enum config_key *key)
+{
+	for (int i = 0; i < CONFIG_NKEYS; i++) {
+		if (strcmp(config_defs[i].name, name) == 0) {
+			*key = (enum config_key)i;
+			return &config_defs[i];
+		}
+	}
+	return NULL;
+}
+
+/* Edit distance, for "did you mean" on unknown keys. */
+static size_t
+distance(const char *a, const char *b)
+{
+	size_t	la = strlen(a), lb = strlen(b);
+	size_t	row[64];
+
+	if (la >= 63 || lb >= 63)
+		return SIZE_MAX;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t	diag = row[0];
+
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t	up = row[j];
+			size_t	best = diag + (a[i - 1] != b[j - 1]);
+
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			if (up + 1 < best)
+				best = up + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+static const char *
+closest_key(const char *name)
+{
+	const char	*best = NULL;
+	size_t		 bestd = 3;	/* suggest only near misses */
+
+	for (int i = 0; i < CONFIG_NKEYS; i++) {
+		size_t	d = distance(name, config_defs[i].name);
+
+		if (d < bestd) {
+			bestd = d;
+			best = config_defs[i].name;
+		}
+	}
+	return best;
+}
+
+static int
+parse_bool(const char *v, bool *out)
+{
+	static const char *const yes[] = { "on", "true", "yes", "1" };
+	static const char *const no[] = { "off", "false", "no", "0" };
+
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(v, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcasecmp(v, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* An integer, optionally followed by a unit when ms is set (default s). */
+static int
+parse_number(const char *v, bool ms, long *out)
+{
+	char	*end;
+	long	 n, mult = 1;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (end == v || errno == ERANGE || n < 0)
+		return -1;
+	while (*end == ' ')
+		end++;
+	if (ms) {
+		if (*end == '\0' || strcmp(end, "s") == 0)
+			mult = 1000;
+		else if (strcmp(end, "ms") == 0)
+			mult = 1;
+		else if (strcmp(end, "min") == 0)
+			mult = 60000;
+		else
+			return -1;
+	} else if (*end != '\0')
+		return -1;
+	if (n > LONG_MAX / mult)
+		return -1;
+	*out = n * mult;
+	return 0;
+}
+
+static int
+parse_tls_version(const char *v, int *out)
+{
+	if (*v == '\0')
+		*out = CONFIG_TLS_ANY;
+	else if (strcasecmp(v, "TLSv1.2") == 0)
+		*out = CONFIG_TLS_1_2;
+	else if (strcasecmp(v, "TLSv1.3") == 0)
+		*out = CONFIG_TLS_1_3;
+	else
+		return -1;
+	return 0;
+}
+
+const char *
+config_tls_version_name(int v)
+{
+	switch (v) {
+	case CONFIG_TLS_1_2:	return "TLSv1.2";
+	case CONFIG_TLS_1_3:	return "TLSv1.3";
+	default:		return "";
+	}
+}
+
+static char *
+join_path(const char *dir, const char *file)
+{
+	size_t	 n;
+	char	*p;
+
+	if (dir == NULL || *dir == '\0' || file[0] == '/')
+		return strdup(file);
+	n = strlen(dir) + 1 + strlen(file) + 1;
+	if ((p = malloc(n)) != NULL)
+		snprintf(p, n, "%s/%s", dir, file);
+	return p;
+}
+
+static int
+set_value(struct config *cfg, const struct config_def *def, const char *value,
+    const char *origin, const char *basedir, char *err, size_t errlen)
+{
+	void	*field = (char *)cfg + def->offset;
+	long	 n;
+	char	*s;
+
+	switch (def->type) {
+	case T_BOOL:
+		if (parse_bool(value, field) == 0)
+			return 0;
+		return fail(err, errlen, origin,
+		    "invalid value for parameter \"%s\": \"%s\" (allowed: %s)",
+		    def->name, value, BOOL_ALLOWED);
+	case T_INT:
+	case T_MS:
+		if (parse_number(value, def->type == T_MS, &n) == 0 &&
+		    n >= def->min && n <= def->max) {
+			*(int *)field = (int)n;
+			return 0;
+		}
+		return fail(err, errlen, origin,
+		    "invalid value for parameter \"%s\": \"%s\" (allowed: %s)",
+		    def->name, value, def->allowed);
+	case T_TLS_VERSION:
+		if (parse_tls_version(value, field) == 0 &&
+		    !(def->offset == OFF(ssl_min_protocol_version) &&
+		    *(int *)field == CONFIG_TLS_ANY))
+			return 0;
+		return fail(err, errlen, origin,
+		    "invalid value for parameter \"%s\": \"%s\" (allowed: %s)",
+		    def->name, value, def->offset == OFF(ssl_min_protocol_version) ?
+		    "TLSv1.2, TLSv1.3; older versions are not supported" :
+		    def->allowed);
+	case T_STRING:
+	case T_PATH:
+		if (def->type == T_PATH && *value == '\0')
+			return fail(err, errlen, origin,
+			    "invalid value for parameter \"%s\": empty (allowed: %s)",
+			    def->name, def->allowed);
+		s = def->type == T_PATH ? join_path(basedir, value) :
+		    strdup(value);
+		if (s == NULL)
+			return fail(err, errlen, origin, "out of memory");
+		free(*(char **)field);
+		*(char **)field = s;
+		return 0;
+	}
+	return -1;
+}
+
+int
+config_set(struct config *cfg, const char *name, const char *value,
+    const char *origin, const char *basedir, char *err, size_t errlen)
+{
+	const struct config_def	*def;
+	const char		*hint;
+	enum config_key		 key;
+	char			*o;
+
+	if ((def = find_def(name, &key)) == NULL) {
+		hint = closest_key(name);
+		if (hint != NULL)
+			return fail(err, errlen, origin,
+			    "unrecognized configuration parameter \"%s\" "
+			    "(did you mean \"%s\"?)", name, hint);
+		return fail(err, errlen, origin,
+		    "unrecognized configuration parameter \"%s\" "
+		    "(see pgsslgate.conf(5) for the list)", name);
+	}
+	if (set_value(cfg, def, value, origin, basedir, err, errlen) != 0)
+		return -1;
+	if (origin != NULL) {
+		if ((o = strdup(origin)) == NULL)
+			return fail(err, errlen, origin, "out of memory");
+		free(cfg->origin[key]);
+		cfg->origin[key] = o;
+	}
+	return 0;
+}
+
+struct config *
+config_new(void)
+{
+	struct config	*cfg;
+	char		 err[256];
+
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
+		return NULL;
+	cfg->refcount = 1;
+	for (int i = 0; i < CONFIG_NKEYS; i++) {
+		if (set_value(cfg, &config_defs[i], config_defs[i].dflt, NULL,
+		    NULL, err, sizeof(err)) != 0) {
+			config_unref(cfg);
+			return NULL;
+		}
+	}
+	return cfg;
+}
+
+struct config *
+config_ref(struct config *cfg)
+{
+	cfg->refcount++;
+	return cfg;
+}
+
+void
+config_unref(struct config *cfg)
+{
+	if (cfg == NULL || --cfg->refcount > 0)
+		return;
+	for (int i = 0; i < CONFIG_NKEYS; i++) {
+		const struct config_def *def = &config_defs[i];
+
+		if (def->type == T_STRING || def->type == T_PATH)
+			free(*(char **)((char *)cfg + def->offset));
+		free(cfg->origin[i]);
+	}
+	free(cfg->config_file);
+	free(cfg);
+}
+
+int
+config_set_option(struct config *cfg, const char *arg, char *err, size_t errlen)
+{
+	const char	*eq = strchr(arg, '=');
+	char		 name[64], origin[128];
+	size_t		 nlen;
+
+	snprintf(origin, sizeof(origin), "-c %.100s", arg);
+	if (eq == NULL)
+		return fail(err, errlen, origin,
+		    "expected -c name=value");
+	nlen = (size_t)(eq - arg);
+	while (nlen > 0 && isspace((unsigned char)arg[nlen - 1]))
+		nlen--;
+	if (nlen == 0 || nlen >= sizeof(name))
+		return fail(err, errlen, origin, "expected -c name=value");
+	memcpy(name, arg, nlen);
+	name[nlen] = '\0';
+	eq++;
+	while (isspace((unsigned char)*eq))
+		eq++;
+	return config_set(cfg, name, eq, origin, NULL, err, errlen);
+}
+
+/*
+ * One line of a postgresql.conf-style file: blank, a comment, or
+ * name [=] value [# comment], where value is a bare word or a single-quoted
+ * string ('' and \' stand for a quote).
+ */
+static int
+parse_line(struct config *cfg, const char *line, const char *origin,
+    const char *basedir, char *err, size_t errlen)
+{
+	const char	*p = line, *start;
+	char		 name[64], value[4096];
+	size_t		 n = 0;
+
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p == '\0' || *p == '#')
+		return 0;
+	start = p;
+	if (!isalpha((unsigned char)*p) && *p != '_')
+		return fail(err, errlen, origin,
+		    "syntax error: expected a parameter name, found \"%.20s\"",
+		    p);
+	while (isalnum((unsigned char)*p) || *p == '_' || *p == '.')
+		p++;
+	if ((size_t)(p - start) >= sizeof(name))
+		return fail(err, errlen, origin, "parameter name too long");
+	memcpy(name, start, (size_t)(p - start));
+	name[p - start] = '\0';
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p == '=')
+		p++;
+	while (isspace((unsigned char)*p))
+		p++;
+
+	if (*p == '\'') {
+		for (p++;; p++) {
+			if (*p == '\0')
+				return fail(err, errlen, origin,
+				    "unterminated quoted string for parameter \"%s\"",
+				    name);
+			if (*p == '\'' && p[1] == '\'')
+				p++;
+			else if (*p == '\\' && p[1] != '\0')
+				p++;
+			else if (*p == '\'')
+				break;
+			if (n + 1 >= sizeof(value))
+				return fail(err, errlen, origin,
+				    "value for parameter \"%s\" too long", name);
+			value[n++] = *p;
+		}
+		p++;
+	} else {
+		while (*p != '\0' && *p != '#' && !isspace((unsigned char)*p)) {
+			if (n + 1 >= sizeof(value))
+				return fail(err, errlen, origin,
+				    "value for parameter \"%s\" too long", name);
+			value[n++] = *p++;
+		}
+		if (n == 0)
+			return fail(err, errlen, origin,
+			    "missing value for parameter \"%s\" (write %s = value)",
+			    name, name);
+	}
+	value[n] = '\0';
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p != '\0' && *p != '#')
+		return fail(err, errlen, origin,
+		    "syntax error after the value of \"%s\": \"%.20s\" "
+		    "(quote values that contain spaces)", name, p);
+	return config_set(cfg, name, value, origin, basedir, err, errlen);
+}
+
+int
+config_parse_text(struct config *cfg, const char *text, size_t len,
+    const char *filename, char *err, size_t errlen)
+{
+	char		*basedir, *slash;
+	const char	*p = text, *end = text + len;
+	int		 lineno = 0, rc = 0;
+
+	if ((basedir = strdup(filename)) == NULL)
+		return fail(err, errlen, filename, "out of memory");
+	if ((slash = strrchr(basedir, '/')) != NULL)
+		*slash = '\0';
+	else
+		basedir[0] = '\0';
+
+	while (p < end && rc == 0) {
+		const char	*nl = memchr(p, '\n', (size_t)(end - p));
+		const char	*next = nl != NULL ? nl + 1 : end;
+		size_t		 llen = (size_t)((nl != NULL ? nl : end) - p);
+		char		 line[4096], origin[PATH_MAX + 16];
+
+		lineno++;
+		snprintf(origin, sizeof(origin), "%s:%d", filename, lineno);
+		if (llen >= sizeof(line))
+			rc = fail(err, errlen, origin, "line too long");
+		else if (memchr(p, '\0', llen) != NULL)
+			rc = fail(err, errlen, origin, "NUL byte in line");
+		else {
+			memcpy(line, p, llen);
+			if (llen > 0 && line[llen - 1] == '\r')
+				llen--;
+			line[llen] = '\0';
+			rc = parse_line(cfg, line, origin, basedir, err, errlen);
+		}
+		p = next;
+	}
+	/* Default file names are relative to the configuration file. */
+	for (int i = 0; rc == 0 && i < CONFIG_NKEYS; i++) {
+		const struct config_def *def = &config_defs[i];
+
+		if (def->type == T_PATH && cfg->origin[i] == NULL)
+			rc = set_value(cfg, def, def->dflt, filename, basedir,
+			    err, errlen);
+	}
+	free(basedir);
+	return rc;
+}
+
+int
+config_load_file(struct config *cfg, const char *path, char *err,
+    size_t errlen)
+{
+	FILE	*f;
+	char	*text = NULL;
+	size_t	 len = 0, cap = 0, n;
+	int	 rc;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return fail(err, errlen, path,
+		    "could not open configuration file: %s", strerror(errno));
+	for (;;) {
+		if (len == cap) {
+			char *t;
+
+			if (cap >= (1u << 20)) {
+				free(text);
+				fclose(f);
+				return fail(err, errlen, path,
+				    "configuration file larger than 1 MB");
+			}
+			cap = cap ? cap * 2 : 8192;
+			if ((t = realloc(text, cap)) == NULL) {
+				free(text);
+				fclose(f);
+				return fail(err, errlen, path, "out of memory");
+			}
+			text = t;
+		}
+		n = fread(text + len, 1, cap - len, f);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	if (ferror(f)) {
+		free(text);
+		fclose(f);
+		return fail(err, errlen, path, "could not read: %s",
+		    strerror(errno));
+	}
+	fclose(f);
+	rc = config_parse_text(cfg, text, len, path, err, errlen);
+	free(text);
+	if (rc == 0) {
+		free(cfg->config_file);
+		if ((cfg->config_file = strdup(path)) == NULL)
+			return fail(err, errlen, path, "out of memory");
+	}
+	return rc;
+}
+
+int
+config_validate(const struct config *cfg, char *err, size_t errlen)
+{
+	if (cfg->ssl_max_protocol_version != CONFIG_TLS_ANY &&
+	    cfg->ssl_max_protocol_version < cfg->ssl_min_protocol_version)
+		return fail(err, errlen,
+		    config_origin(cfg, CONFIG_SSL_MAX_PROTOCOL_VERSION),
+		    "ssl_max_protocol_version (%s) is below "
+		    "ssl_min_protocol_version (%s)",
+		    config_tls_version_name(cfg->ssl_max_protocol_version),
+		    config_tls_version_name(cfg->ssl_min_protocol_version));
+	if (*cfg->listen_addresses == '\0')
+		return fail(err, errlen,
+		    config_origin(cfg, CONFIG_LISTEN_ADDRESSES),
+		    "listen_addresses is empty; nothing to listen on");
+	if (*cfg->backend_host == '\0')
+		return fail(err, errlen, config_origin(cfg, CONFIG_BACKEND_HOST),
+		    "backend_host is empty (allowed: %s)",
+		    config_defs[CONFIG_BACKEND_HOST].allowed);
+	return 0;
+}
+
+const char *
+config_origin(const struct config *cfg, enum config_key key)
+{
+	return cfg->origin[key] != NULL ? cfg->origin[key] : "default";
+}
+
+const char *
+config_key_name(enum config_key key)
+{
+	return config_defs[key].name;
+}

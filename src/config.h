@@ -1,0 +1,98 @@
+/*
+ * config: the settings, parsed from a postgresql.conf-style file and -c
+ * overrides into an immutable, reference-counted snapshot.  Pure apart from
+ * config_load_file(), which only reads the file into memory.
+ */
+#ifndef CONFIG_H
+#define CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* ssl_{min,max}_protocol_version; 0 means "no limit" for the maximum. */
+enum config_tls_version {
+	CONFIG_TLS_ANY = 0,
+	CONFIG_TLS_1_2 = 12,
+	CONFIG_TLS_1_3 = 13,
+};
+
+enum config_key {
+	CONFIG_LISTEN_ADDRESSES,
+	CONFIG_PORT,
+	CONFIG_BACKEND_HOST,
+	CONFIG_BACKEND_PORT,
+	CONFIG_SSL,
+	CONFIG_REQUIRE_SSL,
+	CONFIG_SSL_CERT_FILE,
+	CONFIG_SSL_KEY_FILE,
+	CONFIG_SSL_MIN_PROTOCOL_VERSION,
+	CONFIG_SSL_MAX_PROTOCOL_VERSION,
+	CONFIG_SSL_CIPHERS,
+	CONFIG_SSL_ECDH_CURVE,
+	CONFIG_AUTHENTICATION_TIMEOUT,
+	CONFIG_MAX_CONNECTIONS,
+	CONFIG_LOG_CONNECTIONS,
+	CONFIG_NKEYS
+};
+
+struct config {
+	unsigned	refcount;
+	char		*config_file;		/* NULL when started with -c only */
+
+	char		*listen_addresses;	/* comma-separated; "*" = all */
+	int		 port;
+	char		*backend_host;
+	int		 backend_port;
+
+	bool		 ssl;
+	bool		 require_ssl;
+	char		*ssl_cert_file;
+	char		*ssl_key_file;
+	int		 ssl_min_protocol_version;	/* enum config_tls_version */
+	int		 ssl_max_protocol_version;
+	char		*ssl_ciphers;
+	char		*ssl_ecdh_curve;
+
+	int		 authentication_timeout;	/* milliseconds */
+	int		 max_connections;
+	bool		 log_connections;
+
+	/* Where each key was last set ("file:line", "-c"); NULL = default. */
+	char		*origin[CONFIG_NKEYS];
+};
+
+/* A fresh snapshot holding every default, refcount 1.  NULL on ENOMEM. */
+struct config *config_new(void);
+struct config *config_ref(struct config *);
+void config_unref(struct config *);
+
+/*
+ * Set one key from its text form.  origin says where the text came from
+ * ("pgsslgate.conf:12", "-c"); relative paths are resolved against basedir
+ * (NULL: leave them relative to the working directory).  On failure, err
+ * gets one line naming origin, key and what is allowed; returns -1.
+ */
+int config_set(struct config *, const char *name, const char *value,
+    const char *origin, const char *basedir, char *err, size_t errlen);
+
+/* Apply "name=value" as given to -c. */
+int config_set_option(struct config *, const char *arg, char *err,
+    size_t errlen);
+
+/* Parse a whole file's text; filename is used in messages and for paths. */
+int config_parse_text(struct config *, const char *text, size_t len,
+    const char *filename, char *err, size_t errlen);
+
+/* Read and parse a file. */
+int config_load_file(struct config *, const char *path, char *err,
+    size_t errlen);
+
+/* Cross-key checks once everything is set (e.g. max >= min version). */
+int config_validate(const struct config *, char *err, size_t errlen);
+
+/* "set at FILE:LINE" / "set by -c" / "default", for messages. */
+const char *config_origin(const struct config *, enum config_key);
+const char *config_key_name(enum config_key);
+const char *config_tls_version_name(int);
+
+#endif

@@ -1,0 +1,112 @@
+/*
+ * gate: snapshots of the configuration as the connections use it.  Building
+ * one does every check that can fail (TLS files, backend address), so a
+ * snapshot that exists is one that works.
+ */
+#include <sys/un.h>
+
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "gate.h"
+#include "tls.h"
+
+/*
+ * backend_host names a TCP host, or, when it starts with '/', the directory
+ * of the backend's Unix-domain socket, as libpq's host does.
+ */
+static int
+resolve_backend(struct snapshot *snap, char *err, size_t errlen)
+{
+	const struct config	*cfg = snap->cfg;
+	struct addrinfo		 hints, *res, *ai;
+	char			 port[16];
+	int			 rc;
+
+	snprintf(snap->backend_name, sizeof(snap->backend_name), "%s:%d",
+	    cfg->backend_host, cfg->backend_port);
+	if (cfg->backend_host[0] == '/') {
+		struct sockaddr_un	*sun = (struct sockaddr_un *)
+		    &snap->backend[0].ss;
+
+		sun->sun_family = AF_UNIX;
+		if ((size_t)snprintf(sun->sun_path, sizeof(sun->sun_path),
+		    "%s/.s.PGSQL.%d", cfg->backend_host, cfg->backend_port) >=
+		    sizeof(sun->sun_path)) {
+			snprintf(err, errlen, "%s: backend_host \"%s\": socket "
+			    "path too long", config_origin(cfg,
+			    CONFIG_BACKEND_HOST), cfg->backend_host);
+			return -1;
+		}
+		snap->backend[0].len = sizeof(*sun);
+		snap->nbackend = 1;
+		snprintf(snap->backend_name, sizeof(snap->backend_name), "%s",
+		    sun->sun_path);
+		return 0;
+	}
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(port, sizeof(port), "%d", cfg->backend_port);
+	if ((rc = getaddrinfo(cfg->backend_host, port, &hints, &res)) != 0) {
+		snprintf(err, errlen, "%s: could not resolve backend_host "
+		    "\"%s\": %s", config_origin(cfg, CONFIG_BACKEND_HOST),
+		    cfg->backend_host, gai_strerror(rc));
+		return -1;
+	}
+	snap->nbackend = 0;
+	for (ai = res; ai != NULL && snap->nbackend < GATE_MAX_BACKEND_ADDRS;
+	    ai = ai->ai_next) {
+		struct backend_addr *b = &snap->backend[snap->nbackend++];
+
+		memcpy(&b->ss, ai->ai_addr, ai->ai_addrlen);
+		b->len = ai->ai_addrlen;
+	}
+	freeaddrinfo(res);
+	return 0;
+}
+
+struct snapshot *
+snapshot_new(struct config *cfg, char *err, size_t errlen)
+{
+	struct snapshot	*snap;
+
+	if ((snap = calloc(1, sizeof(*snap))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		config_unref(cfg);
+		return NULL;
+	}
+	snap->refcount = 1;
+	snap->cfg = cfg;
+	snap->policy.ssl = cfg->ssl;
+	snap->policy.require_ssl = cfg->require_ssl;
+	if (config_validate(cfg, err, errlen) != 0 ||
+	    resolve_backend(snap, err, errlen) != 0 ||
+	    (cfg->ssl && (snap->tls = tls_server_ctx_new(cfg, err,
+	    errlen)) == NULL)) {
+		snapshot_unref(snap);
+		return NULL;
+	}
+	return snap;
+}
+
+struct snapshot *
+snapshot_ref(struct snapshot *snap)
+{
+	snap->refcount++;
+	return snap;
+}
+
+void
+snapshot_unref(struct snapshot *snap)
+{
+	if (snap == NULL || --snap->refcount > 0)
+		return;
+	SSL_CTX_free(snap->tls);
+	config_unref(snap->cfg);
+	free(snap);
+}

@@ -1,0 +1,160 @@
+/*
+ * listener: binds listen_addresses:port ("*" meaning every IPv4 and IPv6
+ * address, as in postgresql.conf) and hands accepted sockets to client.c.
+ */
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/listener.h>
+
+#include "client.h"
+#include "config.h"
+#include "listener.h"
+#include "log.h"
+
+#define LISTENER_MAX	32
+#define LISTEN_BACKLOG	1024
+
+static struct evconnlistener	*listeners[LISTENER_MAX];
+static int			 nlisteners;
+
+static void
+accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	(void)l;
+	conn_accept(arg, fd, sa, salen);
+}
+
+static void
+accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	(void)l;
+	(void)arg;
+	/* EMFILE and friends: log, keep listening; never exit. */
+	log_warn("could not accept a connection: %s", strerror(errno));
+}
+
+static int
+bind_one(struct gate *gate, const struct addrinfo *ai, const char *name,
+    int port, char *err, size_t errlen)
+{
+	struct evconnlistener	*l;
+	char			 host[NI_MAXHOST] = "?";
+	int			 fd, one = 1;
+
+	getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof(host), NULL, 0,
+	    NI_NUMERICHOST);
+	if (nlisteners == LISTENER_MAX) {
+		snprintf(err, errlen, "listen_addresses: more than %d "
+		    "addresses", LISTENER_MAX);
+		return -1;
+	}
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, ai->ai_protocol);
+	if (fd < 0) {
+		snprintf(err, errlen, "could not create socket for \"%s\": %s",
+		    name, strerror(errno));
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* "*" binds :: and 0.0.0.0 separately, so keep IPv6 to IPv6. */
+	if (ai->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+		snprintf(err, errlen, "could not bind to %s port %d (from "
+		    "listen_addresses \"%s\"): %s%s", host, port, name,
+		    strerror(errno), errno == EADDRINUSE ? "; is another "
+		    "server already running on that port?" : "");
+		close(fd);
+		return -1;
+	}
+	l = evconnlistener_new(gate->base, accept_cb, gate,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, LISTEN_BACKLOG, fd);
+	if (l == NULL) {
+		snprintf(err, errlen, "could not listen on %s port %d: %s",
+		    host, port, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	evconnlistener_set_error_cb(l, accept_error_cb);
+	listeners[nlisteners++] = l;
+	log_info("listening on %s port %d", host, port);
+	return 0;
+}
+
+static int
+open_name(struct gate *gate, const char *name, int port, char *err,
+    size_t errlen)
+{
+	struct addrinfo	 hints, *res, *ai;
+	char		 service[16];
+	int		 rc, bound = 0;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	snprintf(service, sizeof(service), "%d", port);
+	rc = getaddrinfo(strcmp(name, "*") == 0 ? NULL : name, service,
+	    &hints, &res);
+	if (rc != 0) {
+		snprintf(err, errlen, "listen_addresses: could not resolve "
+		    "\"%s\": %s", name, gai_strerror(rc));
+		return -1;
+	}
+	/*
+	 * As PostgreSQL does, an address that cannot be bound (say ::1 on a
+	 * host without IPv6) is a warning as long as another one works.
+	 */
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if (bind_one(gate, ai, name, port, err, errlen) == 0)
+			bound++;
+		else if (ai->ai_next != NULL || bound > 0)
+			log_warn("%s", err);
+	}
+	freeaddrinfo(res);
+	return bound > 0 ? 0 : -1;
+}
+
+int
+listener_open(struct gate *gate, const struct config *cfg, char *err,
+    size_t errlen)
+{
+	char	*list, *name, *save = NULL;
+
+	if ((list = strdup(cfg->listen_addresses)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (name = strtok_r(list, ", \t", &save); name != NULL;
+	    name = strtok_r(NULL, ", \t", &save)) {
+		if (open_name(gate, name, cfg->port, err, errlen) != 0) {
+			free(list);
+			listener_close_all();
+			return -1;
+		}
+	}
+	free(list);
+	if (nlisteners == 0) {
+		snprintf(err, errlen, "listen_addresses \"%s\" names no address",
+		    cfg->listen_addresses);
+		return -1;
+	}
+	return 0;
+}
+
+void
+listener_close_all(void)
+{
+	while (nlisteners > 0)
+		evconnlistener_free(listeners[--nlisteners]);
+}

@@ -1,0 +1,115 @@
+/*
+ * relay: moves whole evbuffer chains from one side's input to the other's
+ * output (no copy), and closes both sides once either ends, after the other
+ * has been sent everything that was already read.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+
+#include "client.h"
+#include "config.h"
+#include "log.h"
+#include "relay.h"
+
+static void
+relay_read(struct bufferevent *src, void *arg)
+{
+	struct conn		*c = arg;
+	bool			 up = src == c->client;
+	struct bufferevent	*dst = up ? c->backend : c->client;
+	struct evbuffer		*in = bufferevent_get_input(src);
+	struct evbuffer		*out = bufferevent_get_output(dst);
+	size_t			 n = evbuffer_get_length(in);
+
+	if (up)
+		c->bytes_up += n;
+	else
+		c->bytes_down += n;
+	evbuffer_add_buffer(out, in);
+	if (evbuffer_get_length(out) >= RELAY_HIGH_WATER) {
+		/* dst is slow: stop reading src until dst drains to half. */
+		bufferevent_disable(src, EV_READ);
+		bufferevent_setwatermark(dst, EV_WRITE, RELAY_HIGH_WATER / 2,
+		    0);
+	}
+}
+
+/* dst's output fell to its low-water mark. */
+static void
+relay_write(struct bufferevent *dst, void *arg)
+{
+	struct conn		*c = arg;
+	struct bufferevent	*src = dst == c->client ? c->backend :
+				    c->client;
+
+	if (!(bufferevent_get_enabled(src) & EV_READ)) {
+		bufferevent_setwatermark(dst, EV_WRITE, 0, 0);
+		bufferevent_enable(src, EV_READ);
+	}
+}
+
+static void
+relay_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn		*c = arg;
+	bool			 from_client = bev == c->client;
+	struct bufferevent	*other = from_client ? c->backend : c->client;
+	unsigned long		 e;
+
+	/* Whatever arrived before the close still goes through. */
+	if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+		relay_read(bev, c);
+	if (what & BEV_EVENT_EOF) {
+		c->end_reason = from_client ? "client closed the connection" :
+		    "backend closed the connection";
+	} else {
+		char	reason[256] = "";
+
+		if (from_client && c->ssl != NULL &&
+		    (e = bufferevent_get_openssl_error(bev)) != 0)
+			ERR_error_string_n(e, reason, sizeof(reason));
+		else
+			strncpy(reason, strerror(errno), sizeof(reason) - 1);
+		log_info("session host=%s port=%s user=%s: %s connection "
+		    "error: %s", c->host, c->port, c->user,
+		    from_client ? "client" : "backend", reason);
+		c->end_reason = from_client ? "client connection error" :
+		    "backend connection error";
+	}
+	ERR_clear_error();
+	conn_close_after_flush(c, other);
+}
+
+void
+relay_start(struct conn *c)
+{
+	const char	*how = "plaintext";
+	char		 tls[128];
+
+	event_free(c->timer);		/* authentication_timeout is over */
+	c->timer = NULL;
+	c->state = CONN_RELAY;
+	c->established = true;
+	if (c->ssl != NULL) {
+		snprintf(tls, sizeof(tls), "%s %s", SSL_get_version(c->ssl),
+		    SSL_get_cipher_name(c->ssl));
+		how = tls;
+	}
+	if (c->snap->cfg->log_connections)
+		log_info("session started: host=%s port=%s user=%s database=%s "
+		    "%s", c->host, c->port, c->user, c->database, how);
+
+	bufferevent_setcb(c->client, relay_read, relay_write, relay_event, c);
+	bufferevent_setcb(c->backend, relay_read, relay_write, relay_event, c);
+	/* Bytes the client sent after its StartupMessage follow it. */
+	if (evbuffer_get_length(bufferevent_get_input(c->client)) > 0)
+		relay_read(c->client, c);
+	bufferevent_enable(c->client, EV_READ);
+	bufferevent_enable(c->backend, EV_READ);
+}

@@ -1,0 +1,321 @@
+/*
+ * tls: the server-side OpenSSL context.  Everything is checked once, at
+ * start-up, so that a connection never finds out about a bad file.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "config.h"
+#include "log.h"
+#include "tls.h"
+
+static void
+drain_errors(char *buf, size_t len)
+{
+	unsigned long	 e;
+	size_t		 n = strlen(buf);
+
+	while ((e = ERR_get_error()) != 0) {
+		char	reason[256];
+
+		ERR_error_string_n(e, reason, sizeof(reason));
+		if (n + 3 < len) {
+			snprintf(buf + n, len - n, "%s%s", n ? "; " : "",
+			    reason);
+			n = strlen(buf);
+		}
+	}
+}
+
+static int
+fail_ssl(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Format a message, then append every queued OpenSSL error to it. */
+static int
+fail_ssl(char *err, size_t errlen, const char *fmt, ...)
+{
+	char	 detail[512] = "";
+	va_list	 ap;
+
+	drain_errors(detail, sizeof(detail));
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	if (detail[0] != '\0') {
+		size_t	n = strlen(err);
+
+		snprintf(err + n, errlen - n, ": %s", detail);
+	}
+	return -1;
+}
+
+int
+tls_check_key_permissions(const char *path, char *err, size_t errlen)
+{
+	struct stat	st;
+
+	if (stat(path, &st) != 0) {
+		snprintf(err, errlen, "could not access private key file "
+		    "\"%s\": %s", path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "private key file \"%s\" is not a "
+		    "regular file", path);
+		return -1;
+	}
+	/*
+	 * PostgreSQL's rule: u=rw (0600) or less when owned by the user
+	 * running the server; u=rw,g=r (0640) or less when owned by root, so
+	 * that a root-owned key can be shared through a group like ssl-cert.
+	 */
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		snprintf(err, errlen, "private key file \"%s\" must be owned "
+		    "by the user running pgsslgate or by root", path);
+		return -1;
+	}
+	if ((st.st_uid == geteuid() && (st.st_mode & (S_IRWXG | S_IRWXO))) ||
+	    (st.st_uid == 0 && (st.st_mode & (S_IWGRP | S_IXGRP | S_IRWXO)))) {
+		snprintf(err, errlen, "private key file \"%s\" has group or "
+		    "world access (mode %04o); fix with: chmod 0600 \"%s\" "
+		    "(0640 is allowed when root owns it)", path,
+		    (unsigned)(st.st_mode & 07777), path);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+check_readable(const char *what, const char *path, const char *origin,
+    char *err, size_t errlen)
+{
+	FILE	*f = fopen(path, "r");
+
+	if (f == NULL) {
+		snprintf(err, errlen, "%s: could not open %s \"%s\": %s",
+		    origin, what, path, strerror(errno));
+		return -1;
+	}
+	fclose(f);
+	return 0;
+}
+
+static void
+name_of(const X509_NAME *name, char *buf, size_t len)
+{
+	BIO	*bio = BIO_new(BIO_s_mem());
+	int	 n;
+
+	buf[0] = '\0';
+	if (bio == NULL)
+		return;
+	X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253);
+	n = BIO_read(bio, buf, (int)len - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	BIO_free(bio);
+}
+
+/*
+ * ssl_cert_file must hold the leaf first, then each issuer in turn.  A
+ * client that trusts only the root needs every intermediate, in order; a
+ * wrong order is the most common chain mistake, so say so at start-up.
+ */
+static void
+check_chain(SSL_CTX *ctx, const char *path)
+{
+	X509		*leaf = SSL_CTX_get0_certificate(ctx);
+	STACK_OF(X509)	*chain = NULL;
+	X509		*prev = leaf;
+	char		 subj[256], issuer[256], notafter[64] = "";
+	int		 n;
+
+	if (leaf == NULL)
+		return;
+	SSL_CTX_get0_chain_certs(ctx, &chain);
+	n = chain != NULL ? sk_X509_num(chain) : 0;
+	for (int i = 0; i < n; i++) {
+		X509	*next = sk_X509_value(chain, i);
+
+		if (X509_check_issued(next, prev) != X509_V_OK) {
+			name_of(X509_get_subject_name(prev), subj, sizeof(subj));
+			name_of(X509_get_subject_name(next), issuer,
+			    sizeof(issuer));
+			log_warn("ssl_cert_file \"%s\": certificate %d (%s) is "
+			    "not the issuer of certificate %d (%s); order the "
+			    "file leaf first, then each issuer", path, i + 2,
+			    issuer, i + 1, subj);
+		}
+		prev = next;
+	}
+	if (n == 0 && X509_check_issued(leaf, leaf) != X509_V_OK)
+		log_info("ssl_cert_file \"%s\" holds no intermediate "
+		    "certificates; clients must have the issuer of the leaf "
+		    "in their sslrootcert", path);
+
+	name_of(X509_get_subject_name(leaf), subj, sizeof(subj));
+	name_of(X509_get_issuer_name(leaf), issuer, sizeof(issuer));
+	{
+		BIO *bio = BIO_new(BIO_s_mem());
+
+		if (bio != NULL) {
+			int	r;
+
+			ASN1_TIME_print(bio, X509_get0_notAfter(leaf));
+			r = BIO_read(bio, notafter, sizeof(notafter) - 1);
+			notafter[r > 0 ? r : 0] = '\0';
+			BIO_free(bio);
+		}
+	}
+	log_info("serving certificate \"%s\" issued by \"%s\", valid until "
+	    "%s, with %d intermediate certificate%s", subj, issuer, notafter,
+	    n, n == 1 ? "" : "s");
+	if (X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0)
+		log_warn("ssl_cert_file \"%s\": the certificate expired on %s; "
+		    "clients that verify it will refuse to connect", path,
+		    notafter);
+}
+
+static int
+proto_version(int v)
+{
+	switch (v) {
+	case CONFIG_TLS_1_2:	return TLS1_2_VERSION;
+	case CONFIG_TLS_1_3:	return TLS1_3_VERSION;
+	default:		return 0;
+	}
+}
+
+SSL_CTX *
+tls_server_ctx_new(const struct config *cfg, char *err, size_t errlen)
+{
+	const char	*cert = cfg->ssl_cert_file, *key = cfg->ssl_key_file;
+	SSL_CTX		*ctx;
+
+	ERR_clear_error();
+	if (check_readable("certificate file", cert,
+	    config_origin(cfg, CONFIG_SSL_CERT_FILE), err, errlen) != 0 ||
+	    check_readable("private key file", key,
+	    config_origin(cfg, CONFIG_SSL_KEY_FILE), err, errlen) != 0)
+		return NULL;
+	if (tls_check_key_permissions(key, err, errlen) != 0)
+		return NULL;
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+		fail_ssl(err, errlen, "could not create TLS context");
+		return NULL;
+	}
+
+	SSL_CTX_set_min_proto_version(ctx,
+	    proto_version(cfg->ssl_min_protocol_version));
+	SSL_CTX_set_max_proto_version(ctx,
+	    proto_version(cfg->ssl_max_protocol_version));
+	/*
+	 * libpq never resumes sessions, so tickets and the session cache only
+	 * cost CPU and bytes.  Renegotiation and compression are attack
+	 * surface with no use here.
+	 */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_dh_auto(ctx, 1);
+
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+		fail_ssl(err, errlen, "could not load server certificate file "
+		    "\"%s\" (%s)", cert, config_origin(cfg,
+		    CONFIG_SSL_CERT_FILE));
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+		fail_ssl(err, errlen, "could not load private key file \"%s\" "
+		    "(%s; it must be an unencrypted PEM key)", key,
+		    config_origin(cfg, CONFIG_SSL_KEY_FILE));
+		goto fail;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		ERR_clear_error();
+		snprintf(err, errlen, "private key file \"%s\" does not match "
+		    "certificate file \"%s\": the key belongs to another "
+		    "certificate", key, cert);
+		goto fail;
+	}
+	if (SSL_CTX_set_cipher_list(ctx, cfg->ssl_ciphers) != 1) {
+		fail_ssl(err, errlen, "ssl_ciphers \"%s\" (%s) selects no "
+		    "usable cipher", cfg->ssl_ciphers,
+		    config_origin(cfg, CONFIG_SSL_CIPHERS));
+		goto fail;
+	}
+	if (SSL_CTX_set1_groups_list(ctx, cfg->ssl_ecdh_curve) != 1) {
+		fail_ssl(err, errlen, "ssl_ecdh_curve \"%s\" (%s) is not a "
+		    "known curve or group list", cfg->ssl_ecdh_curve,
+		    config_origin(cfg, CONFIG_SSL_ECDH_CURVE));
+		goto fail;
+	}
+	check_chain(ctx, cert);
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+/* Common failures, in the words an operator needs. */
+static const struct {
+	const char	*needle;
+	const char	*hint;
+} tls_hints[] = {
+	{ "wrong version number", "the client did not start a TLS "
+	    "handshake after its SSLRequest" },
+	{ "http request", "the client sent HTTP, not the PostgreSQL protocol" },
+	{ "unsupported protocol", "the client's TLS versions are outside "
+	    "ssl_min_protocol_version..ssl_max_protocol_version" },
+	{ "no shared cipher", "the client offers no cipher allowed by "
+	    "ssl_ciphers" },
+	{ "no suitable key share", "the client offers no group allowed by "
+	    "ssl_ecdh_curve" },
+	{ "unknown ca", "the client does not trust the certificate's issuer: "
+	    "check the client's sslrootcert, and that ssl_cert_file holds "
+	    "the leaf followed by every intermediate" },
+	{ "certificate unknown", "the client rejected the server certificate "
+	    "(its sslrootcert does not lead to it, or the name does not match)" },
+	{ "bad certificate", "the client rejected the server certificate" },
+	{ "certificate expired", "the client says the server certificate has "
+	    "expired" },
+	{ "unexpected eof", "the client closed the connection during the "
+	    "handshake" },
+};
+
+void
+tls_describe_errors(const unsigned long *errs, size_t nerrs, char *buf,
+    size_t len)
+{
+	const char	*hint = NULL;
+	size_t		 n;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < nerrs; i++) {
+		char	reason[256];
+
+		ERR_error_string_n(errs[i], reason, sizeof(reason));
+		n = strlen(buf);
+		snprintf(buf + n, len - n, "%s%s", n ? "; " : "", reason);
+	}
+	drain_errors(buf, len);
+	for (size_t i = 0; hint == NULL &&
+	    i < sizeof(tls_hints) / sizeof(tls_hints[0]); i++)
+		if (strstr(buf, tls_hints[i].needle) != NULL)
+			hint = tls_hints[i].hint;
+	n = strlen(buf);
+	if (n == 0)
+		snprintf(buf, len, "the client closed the connection during "
+		    "the handshake (often because it rejected the server "
+		    "certificate)");
+	else if (hint != NULL)
+		snprintf(buf + n, len - n, " (%s)", hint);
+}

@@ -1,0 +1,29 @@
+/*
+ * tls: building the server SSL_CTX from the configuration, with the checks
+ * an operator needs (key permissions, key/certificate match, chain order),
+ * and turning OpenSSL's error queue into words a person can act on.
+ */
+#ifndef TLS_H
+#define TLS_H
+
+#include <stddef.h>
+
+#include <openssl/ssl.h>
+
+struct config;
+
+/* The server context, or NULL with err set.  Warnings are logged. */
+SSL_CTX *tls_server_ctx_new(const struct config *, char *err, size_t errlen);
+
+/* Refuse key files others can read, as PostgreSQL does. */
+int tls_check_key_permissions(const char *path, char *err, size_t errlen);
+
+/*
+ * Describe a failed handshake: every queued OpenSSL error (from the
+ * bufferevent's own queue, first, then the thread's), plus a hint for the
+ * common causes.  errs may be NULL.
+ */
+void tls_describe_errors(const unsigned long *errs, size_t nerrs, char *buf,
+    size_t len);
+
+#endif
