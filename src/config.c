@@ -232,7 +232,8 @@ join_path(const char *dir, const char *file)
 		return strdup(file);
 	n = strlen(dir) + 1 + strlen(file) + 1;
 	if ((p = malloc(n)) != NULL)
-		snprintf(p, n, "%s/%s", dir, file);
+		snprintf(p, n, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ?
+		    "" : "/", file);
 	return p;
 }
 
@@ -242,6 +243,7 @@ set_value(struct config *cfg, const struct config_def *def, const char *value,
 {
 	void	*field = (char *)cfg + def->offset;
 	long	 n;
+	int	 version;
 	char	*s;
 
 	switch (def->type) {
@@ -262,10 +264,12 @@ set_value(struct config *cfg, const struct config_def *def, const char *value,
 		    "invalid value for parameter \"%s\": \"%s\" (allowed: %s)",
 		    def->name, value, def->allowed);
 	case T_TLS_VERSION:
-		if (parse_tls_version(value, field) == 0 &&
+		if (parse_tls_version(value, &version) == 0 &&
 		    !(def->offset == OFF(ssl_min_protocol_version) &&
-		    *(int *)field == CONFIG_TLS_ANY))
+		    version == CONFIG_TLS_ANY)) {
+			*(int *)field = version;
 			return 0;
+		}
 		return fail(err, errlen, origin,
 		    "invalid value for parameter \"%s\": \"%s\" (allowed: %s)",
 		    def->name, value, def->offset == OFF(ssl_min_protocol_version) ?
@@ -469,7 +473,9 @@ config_parse_text(struct config *cfg, const char *text, size_t len,
 
 	if ((basedir = strdup(filename)) == NULL)
 		return fail(err, errlen, filename, "out of memory");
-	if ((slash = strrchr(basedir, '/')) != NULL)
+	if ((slash = strrchr(basedir, '/')) == basedir)
+		basedir[1] = '\0';		/* a file in "/" */
+	else if (slash != NULL)
 		*slash = '\0';
 	else
 		basedir[0] = '\0';
@@ -523,6 +529,9 @@ config_load_file(struct config *cfg, const char *path, char *err,
 		if (len == cap) {
 			char *t;
 
+			/* Full at the limit: fine only if the file ends here. */
+			if (cap >= (1u << 20) && fgetc(f) == EOF)
+				break;
 			if (cap >= (1u << 20)) {
 				free(text);
 				fclose(f);
