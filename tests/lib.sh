@@ -1,0 +1,395 @@
+# shellcheck shell=bash disable=SC2034
+# (SC2034: several variables here are for the scripts that source this file.)
+#
+# lib.sh: helpers shared by integration.sh and demo.sh.  Source it from bash.
+#
+# Provides: TAP-ish results (ok, fail, check, finish), prerequisites (needs),
+# a scratch directory removed on exit (KEEP_TMP=1 keeps it), a throwaway
+# PostgreSQL 15 (pg_start, pg_stop) and pgsslgate instances (gate_start,
+# gate_stop, gate_try).
+#
+# The Makefile exports top_srcdir and top_builddir as absolute paths; run by
+# hand, both default to the checkout this file is in.
+
+if [ -z "${BASH_VERSION:-}" ]; then
+	echo "lib.sh must be sourced from bash" >&2
+	exit 99
+fi
+
+top_srcdir=${top_srcdir:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+top_builddir=${top_builddir:-$top_srcdir}
+
+PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
+GATE_BIN=$top_builddir/src/pgsslgate
+PQPROBE=$top_builddir/tests/pqprobe
+RAWPROBE=$top_builddir/tests/rawprobe
+
+READY_TEXT="ready to accept connections"
+SANITIZER_TEXT="AddressSanitizer|LeakSanitizer|runtime error"
+GATE_READY_TIMEOUT=${GATE_READY_TIMEOUT:-10}
+
+WORK=
+CERTS=
+PG_DIR=
+PG_PORT=
+PG_RUNNING=0
+TESTS_RUN=0
+TESTS_FAILED=0
+declare -A GATE_PID=()
+
+# libpq and pg_ctl must see only what the tests give them: drop PGHOST,
+# PGSSLMODE, PGDATA and the like (but not this file's own PG_BINDIR).
+unset_pg_environment() {
+	local var
+	for var in $(compgen -e); do
+		case $var in
+		PG_*) ;;
+		PG*) unset "$var" ;;
+		esac
+	done
+}
+unset_pg_environment
+
+# ---- messages and results ------------------------------------------------
+
+note() {
+	printf '# %s\n' "$*"
+}
+
+# Indent a file (or stdin) as TAP comments.
+show() {
+	sed 's/^/#   /' "$@"
+}
+
+# Setup went wrong: not a test result, a hard error (automake's 99).
+die() {
+	echo "ERROR: $*" >&2
+	exit 99
+}
+
+ok() {
+	TESTS_RUN=$((TESTS_RUN + 1))
+	echo "ok $TESTS_RUN - $1"
+}
+
+# fail DESCRIPTION [DETAIL-FILE]
+fail() {
+	TESTS_RUN=$((TESTS_RUN + 1))
+	TESTS_FAILED=$((TESTS_FAILED + 1))
+	echo "not ok $TESTS_RUN - $1"
+	if [ -n "${2:-}" ] && [ -f "$2" ]; then
+		show "$2"
+	fi
+}
+
+# check DESCRIPTION COMMAND...: one test, passing iff COMMAND succeeds.  Its
+# output is shown on failure (always with VERBOSE=1) and is left in
+# $CHECK_OUT for the caller; CHECK_PASSED says how it went.  Returns 0 either
+# way, so that set -e does not end the run at the first failure.
+CHECK_OUT=
+CHECK_PASSED=
+check() {
+	local desc=$1
+	shift
+	CHECK_OUT=$WORK/check.out
+	if "$@" >"$CHECK_OUT" 2>&1; then
+		CHECK_PASSED=1
+		ok "$desc"
+		if [ "${VERBOSE:-0}" = 1 ]; then
+			show "$CHECK_OUT"
+		fi
+	else
+		CHECK_PASSED=0
+		fail "$desc" "$CHECK_OUT"
+	fi
+}
+
+# Print the plan and the tally; exit 0 only if nothing failed.
+finish() {
+	echo "1..$TESTS_RUN"
+	if [ "$TESTS_FAILED" -eq 0 ]; then
+		note "all $TESTS_RUN tests passed"
+		exit 0
+	fi
+	note "$TESTS_FAILED of $TESTS_RUN tests FAILED"
+	exit 1
+}
+
+# ---- prerequisites -----------------------------------------------------------
+
+# A missing prerequisite skips (automake's 77), but fails under CI=true.
+missing() {
+	if [ "${CI:-}" = true ]; then
+		echo "FAIL: prerequisite missing: $*" >&2
+		exit 1
+	fi
+	echo "SKIP: prerequisite missing: $*"
+	exit 77
+}
+
+# needs [PROGRAM...]: PostgreSQL 15, openssl, runuser when root, pgsslgate and
+# the named test programs (pqprobe, rawprobe) of the build.
+needs() {
+	local prog bin
+	for bin in initdb pg_ctl postgres pg_isready; do
+		[ -x "$PG_BINDIR/$bin" ] ||
+			missing "$PG_BINDIR/$bin (Debian package postgresql-15)"
+	done
+	command -v openssl >/dev/null 2>&1 || missing "openssl (Debian package openssl)"
+	if [ "$(id -u)" -eq 0 ]; then
+		command -v runuser >/dev/null 2>&1 ||
+			missing "runuser, to run PostgreSQL as a non-root user (Debian package util-linux)"
+		id postgres >/dev/null 2>&1 ||
+			missing "a user named postgres, to run PostgreSQL when root"
+	fi
+	[ -x "$GATE_BIN" ] || die "$GATE_BIN is not built: run make first"
+	for prog in "$@"; do
+		[ -x "$top_builddir/tests/$prog" ] ||
+			die "$top_builddir/tests/$prog is not built: run make check (or make $prog)"
+	done
+}
+
+# ---- scratch space and cleanup ---------------------------------------------
+
+# Make $WORK, and arrange for everything to be stopped and removed on exit.
+setup_work() {
+	WORK=$(mktemp -d "${TMPDIR:-/tmp}/pgsslgate-test.XXXXXX")
+	# PostgreSQL may run as another user: it must be able to get through.
+	chmod 0755 "$WORK"
+	trap cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+}
+
+cleanup() {
+	local rc=$? name
+	trap - EXIT INT TERM
+	for name in "${!GATE_PID[@]}"; do
+		kill_gate "$name"
+	done
+	pg_stop quietly
+	if [ -n "$WORK" ]; then
+		if [ "${KEEP_TMP:-0}" = 1 ]; then
+			note "kept $WORK"
+		else
+			rm -rf "$WORK"
+		fi
+	fi
+	exit "$rc"
+}
+
+# make_certs: generate the test PKI into $WORK/certs (or reuse $CERT_DIR).
+make_certs() {
+	CERTS=${CERT_DIR:-$WORK/certs}
+	bash "$top_srcdir/tests/certs.sh" "$CERTS" || die "could not make certificates"
+}
+
+free_port() {
+	"$PQPROBE" --free-port
+}
+
+# ---- PostgreSQL ----------------------------------------------------------------
+
+# Run a PostgreSQL program as a user it accepts (initdb refuses root).
+as_pg() {
+	if [ "$(id -u)" -eq 0 ]; then
+		runuser -u postgres -- "$@"
+	else
+		"$@"
+	fi
+}
+
+# pg_start [SETTING=VALUE...]: a throwaway cluster on 127.0.0.1:$PG_PORT,
+# ssl off, trusting everyone; the settings are added to postgresql.conf.
+pg_start() {
+	local setting
+	PG_DIR=$WORK/pg
+	PG_PORT=$(free_port)
+	mkdir -p "$PG_DIR"
+	if [ "$(id -u)" -eq 0 ]; then
+		chown postgres: "$PG_DIR"
+	fi
+
+	as_pg "$PG_BINDIR/initdb" -D "$PG_DIR/data" -U postgres -A trust \
+		-E UTF8 --locale=C --no-sync >"$WORK/initdb.log" 2>&1 || {
+		show "$WORK/initdb.log"
+		die "initdb failed"
+	}
+	{
+		echo "listen_addresses = '127.0.0.1'"
+		echo "port = $PG_PORT"
+		echo "unix_socket_directories = '$PG_DIR'"
+		echo "ssl = off"
+		echo "fsync = off"
+		echo "synchronous_commit = off"
+		echo "full_page_writes = off"
+		echo "max_connections = 50"
+		for setting in "$@"; do
+			echo "$setting"
+		done
+	} >>"$PG_DIR/data/postgresql.conf"
+	cat >"$PG_DIR/data/pg_hba.conf" <<-EOF
+		local all all trust
+		host all all 127.0.0.1/32 trust
+	EOF
+
+	as_pg "$PG_BINDIR/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" \
+		-w -t 60 start >"$WORK/pg_ctl.log" 2>&1 || {
+		show "$WORK/pg_ctl.log" "$PG_DIR/postgres.log"
+		die "PostgreSQL did not start"
+	}
+	PG_RUNNING=1
+	pg_wait_ready
+}
+
+pg_wait_ready() {
+	for _ in $(seq 1 100); do
+		if "$PG_BINDIR/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -t 1; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	show "$PG_DIR/postgres.log"
+	die "PostgreSQL is not ready on port $PG_PORT"
+}
+
+# pg_stop [quietly]
+pg_stop() {
+	[ "$PG_RUNNING" = 1 ] || return 0
+	PG_RUNNING=0
+	if ! as_pg "$PG_BINDIR/pg_ctl" -D "$PG_DIR/data" -m fast -w -t 30 stop \
+		>"$WORK/pg_ctl.log" 2>&1; then
+		[ "${1:-}" = quietly ] || show "$WORK/pg_ctl.log"
+		as_pg "$PG_BINDIR/pg_ctl" -D "$PG_DIR/data" -m immediate stop \
+			>/dev/null 2>&1 || true
+	fi
+}
+
+# ---- pgsslgate ---------------------------------------------------------------
+
+gate_log() {
+	echo "$WORK/$1.log"
+}
+
+# Wait for NAME to be ready: returns 0 when ready, 1 when it exited (its
+# status in GATE_STATUS), 2 when it is still not ready after the timeout.
+GATE_STATUS=
+gate_wait_ready() {
+	local name=$1 pid=${GATE_PID[$1]} log
+	local tries=$((GATE_READY_TIMEOUT * 20))
+	log=$(gate_log "$name")
+	while [ "$tries" -gt 0 ]; do
+		if grep -q "$READY_TEXT" "$log" 2>/dev/null; then
+			return 0
+		fi
+		if ! kill -0 "$pid" 2>/dev/null; then
+			GATE_STATUS=0
+			wait "$pid" || GATE_STATUS=$?
+			unset "GATE_PID[$name]"
+			return 1
+		fi
+		sleep 0.05
+		tries=$((tries - 1))
+	done
+	return 2
+}
+
+# gate_launch NAME ARGS...: run pgsslgate ARGS in the background, output to
+# $WORK/NAME.log.
+gate_launch() {
+	local name=$1
+	shift
+	[ -z "${GATE_PID[$name]:-}" ] || die "pgsslgate $name is already running"
+	"$GATE_BIN" "$@" >"$(gate_log "$name")" 2>&1 &
+	GATE_PID[$name]=$!
+}
+
+# gate_start NAME ARGS...: start pgsslgate and wait until it is ready.  A
+# gate that exits or does not get ready counts as a failed test (showing its
+# log) and returns 1.
+gate_start() {
+	local name=$1 rc=0
+	gate_launch "$@"
+	gate_wait_ready "$name" || rc=$?
+	case $rc in
+	0) return 0 ;;
+	1) fail "pgsslgate $name starts (it exited with status $GATE_STATUS)" \
+		"$(gate_log "$name")" ;;
+	*) fail "pgsslgate $name starts (not ready after ${GATE_READY_TIMEOUT} s)" \
+		"$(gate_log "$name")"
+	   kill_gate "$name" ;;
+	esac
+	return 1
+}
+
+# gate_try NAME ARGS...: for configurations that should not start.  Sets
+# GATE_OUTCOME to "exit N", "ready" or "hang"; a gate that got ready or hung
+# is stopped again.
+GATE_OUTCOME=
+gate_try() {
+	local name=$1 rc=0
+	gate_launch "$@"
+	gate_wait_ready "$name" || rc=$?
+	case $rc in
+	0) GATE_OUTCOME=ready ;;
+	1) GATE_OUTCOME="exit $GATE_STATUS" ;;
+	*) GATE_OUTCOME=hang ;;
+	esac
+	[ "$rc" = 1 ] || kill_gate "$name"
+}
+
+# Stop NAME without judging it (cleanup, or a gate that misbehaved).
+kill_gate() {
+	local name=$1 pid=${GATE_PID[$1]:-}
+	[ -n "$pid" ] || return 0
+	unset "GATE_PID[$name]"
+	kill -TERM "$pid" 2>/dev/null || true
+	for _ in $(seq 1 40); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+# gate_stop NAME: SIGTERM; passing iff it exits 0 within 10 s and its log
+# holds no sanitizer report.  A failure is a failed test; returns 0.
+gate_stop() {
+	local name=$1 pid=${GATE_PID[$1]:-} log status=0
+	log=$(gate_log "$name")
+	if [ -z "$pid" ]; then
+		fail "pgsslgate $name exits 0 on SIGTERM (it was not running)" "$log"
+		return 0
+	fi
+	unset "GATE_PID[$name]"
+	kill -TERM "$pid" 2>/dev/null || true
+	for _ in $(seq 1 200); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		fail "pgsslgate $name exits 0 on SIGTERM (still running after 10 s)" "$log"
+		return 0
+	fi
+	wait "$pid" || status=$?
+	if [ "$status" -ne 0 ]; then
+		fail "pgsslgate $name exits 0 on SIGTERM (status $status)" "$log"
+		return 0
+	fi
+	if grep -Eq "$SANITIZER_TEXT" "$log"; then
+		fail "pgsslgate $name exits cleanly (sanitizer report in its log)" "$log"
+		return 0
+	fi
+	ok "pgsslgate $name exits 0 on SIGTERM with no sanitizer report"
+}
+
+# conninfo PORT SSLMODE [MORE...]: what the tests connect with.  hostaddr
+# avoids trying ::1 first; host=localhost is what verify-full checks.
+conninfo() {
+	local port=$1 mode=$2
+	shift 2
+	echo "host=localhost hostaddr=127.0.0.1 port=$port user=postgres" \
+		"dbname=postgres sslmode=$mode sslrootcert=$CERTS/root.crt $*"
+}
