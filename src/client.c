@@ -24,6 +24,7 @@
 #include "config.h"
 #include "log.h"
 #include "tls.h"
+#include "trust.h"
 
 /* A finished connection has this long to flush its last bytes. */
 #define CONN_FLUSH_TIMEOUT_SEC	10
@@ -172,6 +173,7 @@ start_tls(struct conn *c)
 	}
 	c->fd = -1;			/* the bufferevent owns it now */
 	c->ssl = ssl;
+	trust_set_verify_report(ssl, &c->verify_report);
 	c->client = bev;
 	c->state = CONN_TLS_HANDSHAKE;
 	/* libpq may close without close_notify; that is an end, not an error. */
@@ -184,13 +186,50 @@ start_tls(struct conn *c)
 static void
 refuse_no_ssl(struct conn *c)
 {
-	char	msg[400];
+	const struct config	*cfg = c->snap->cfg;
+	char			 why[64], msg[400];
 
-	snprintf(msg, sizeof(msg), "this server requires SSL (require_ssl = "
-	    "on): rejected host \"%s\", user \"%s\", database \"%s\", no "
-	    "encryption", c->host, c->user, c->database);
-	conn_refuse(c, "28000", msg,
-	    "Connect with sslmode=require, verify-ca or verify-full.");
+	if (cfg->require_ssl)
+		snprintf(why, sizeof(why), "require_ssl = on");
+	else
+		snprintf(why, sizeof(why), "clientcert = %s",
+		    config_clientcert_name(cfg->clientcert));
+	snprintf(msg, sizeof(msg), "this server requires SSL (%s): rejected "
+	    "host \"%s\", user \"%s\", database \"%s\", no encryption", why,
+	    c->host, c->user, c->database);
+	conn_refuse(c, "28000", msg, cfg->require_ssl ?
+	    "Connect with sslmode=require, verify-ca or verify-full." :
+	    "Connect over SSL with a client certificate (sslcert, sslkey).");
+}
+
+/*
+ * clientcert = verify-full: the certificate's CN must be the user name of
+ * the StartupMessage, as in PostgreSQL's pg_hba.conf.  Returns false after
+ * refusing the connection.
+ */
+static bool
+check_cert_user(struct conn *c)
+{
+	char	cn[PGPROTO_NAME_MAX * 4], msg[256], detail[512];
+
+	if (c->snap->cfg->clientcert != CONFIG_CLIENTCERT_VERIFY_FULL ||
+	    c->ssl == NULL)
+		return true;
+	if (trust_peer_common_name(c->ssl, cn, sizeof(cn)) == 0 &&
+	    strcmp(cn, c->user) == 0)
+		return true;
+	snprintf(msg, sizeof(msg), "certificate authentication failed for "
+	    "user \"%s\"", c->user);
+	if (trust_peer_common_name(c->ssl, cn, sizeof(cn)) == 0)
+		snprintf(detail, sizeof(detail), "The client certificate's "
+		    "common name \"%s\" is not the user name \"%s\" "
+		    "(clientcert = verify-full).", cn, c->user);
+	else
+		snprintf(detail, sizeof(detail), "The client certificate "
+		    "has no single, well-formed common name "
+		    "(clientcert = verify-full).");
+	conn_refuse(c, "28000", msg, detail);
+	return false;
 }
 
 /*
@@ -250,6 +289,8 @@ handle_packet(struct conn *c, const struct pgproto_packet *pkt,
 	case POLICY_FORWARD:
 		memcpy(c->user, pkt->user, sizeof(c->user));
 		memcpy(c->database, pkt->database, sizeof(c->database));
+		if (action == POLICY_FORWARD && !check_cert_user(c))
+			return false;
 		if (action == POLICY_FORWARD && c->over_limit) {
 			conn_refuse(c, "53300", "sorry, too many clients already",
 			    NULL);
@@ -329,8 +370,10 @@ client_startup_event(struct bufferevent *bev, short what, void *arg)
 			if (nerrs < sizeof(errs) / sizeof(errs[0]))
 				errs[nerrs++] = e;
 		tls_describe_errors(errs, nerrs, why, sizeof(why));
-		log_info("TLS handshake with host=%s port=%s failed: %s",
-		    c->host, c->port, why);
+		log_info("TLS handshake with host=%s port=%s failed: %s%s%s",
+		    c->host, c->port, c->verify_report != NULL ?
+		    c->verify_report : "", c->verify_report != NULL ? "; " : "",
+		    why);
 	} else if (c->policy.tls_active) {
 		log_info("connection from host=%s port=%s closed after the TLS "
 		    "handshake without a startup packet (libpq does this when "
@@ -359,11 +402,13 @@ conn_refuse(struct conn *c, const char *sqlstate, const char *message,
 
 	if (c->user[0] != '\0')
 		log_info("refused connection from host=%s port=%s user=%s "
-		    "database=%s: %s", c->host, c->port, c->user, c->database,
-		    message);
+		    "database=%s: %s%s%s", c->host, c->port, c->user,
+		    c->database, message, detail != NULL ? " DETAIL: " : "",
+		    detail != NULL ? detail : "");
 	else
-		log_info("refused connection from host=%s port=%s: %s",
-		    c->host, c->port, message);
+		log_info("refused connection from host=%s port=%s: %s%s%s",
+		    c->host, c->port, message, detail != NULL ? " DETAIL: " : "",
+		    detail != NULL ? detail : "");
 	n = pgproto_build_error(buf, sizeof(buf), sqlstate, message, detail);
 	if (c->client != NULL && n <= sizeof(buf))
 		bufferevent_write(c->client, buf, n);
@@ -460,6 +505,7 @@ conn_free(struct conn *c)
 		close(c->fd);
 	if (c->startup != NULL)
 		evbuffer_free(c->startup);
+	free(c->verify_report);
 	snapshot_unref(c->snap);
 	free(c);
 }

@@ -51,6 +51,7 @@ struct conn {
 	uint64_t		 bytes_up;	/* client to backend */
 	uint64_t		 bytes_down;	/* backend to client */
 	const char		*end_reason;
+	char			*verify_report;	/* why the client cert failed */
 	bool			 cancel;	/* forwarding a CancelRequest */
 	bool			 established;	/* reached CONN_RELAY */
 	bool			 over_limit;	/* accepted beyond max_connections */

@@ -14,7 +14,12 @@
 
 #include "config.h"
 
-enum config_type { T_BOOL, T_INT, T_MS, T_STRING, T_PATH, T_TLS_VERSION };
+enum config_type {
+	T_BOOL, T_INT, T_MS, T_STRING,
+	T_PATH,			/* a file name, relative to the config file */
+	T_OPT_PATH,		/* the same, or '' for none */
+	T_TLS_VERSION, T_CLIENTCERT,
+};
 
 struct config_def {
 	const char		*name;
@@ -56,6 +61,14 @@ static const struct config_def config_defs[CONFIG_NKEYS] = {
 	[CONFIG_SSL_ECDH_CURVE] = { "ssl_ecdh_curve", T_STRING,
 	    OFF(ssl_ecdh_curve), "X25519:prime256v1", 0, 0,
 	    "an OpenSSL group list such as prime256v1 or X25519:prime256v1" },
+	[CONFIG_SSL_CA_FILE] = { "ssl_ca_file", T_OPT_PATH, OFF(ssl_ca_file),
+	    "", 0, 0, "a file name, or '' for none" },
+	[CONFIG_SSL_CRL_FILE] = { "ssl_crl_file", T_OPT_PATH,
+	    OFF(ssl_crl_file), "", 0, 0, "a file name, or '' for none" },
+	[CONFIG_SSL_CRL_DIR] = { "ssl_crl_dir", T_OPT_PATH, OFF(ssl_crl_dir),
+	    "", 0, 0, "a directory name, or '' for none" },
+	[CONFIG_CLIENTCERT] = { "clientcert", T_CLIENTCERT, OFF(clientcert),
+	    "off", 0, 0, "off, verify-ca, verify-full" },
 	[CONFIG_AUTHENTICATION_TIMEOUT] = { "authentication_timeout", T_MS,
 	    OFF(authentication_timeout), "60s", 1000, 600000,
 	    "a time from 1s to 600s (units ms, s, min; default s)" },
@@ -212,6 +225,32 @@ parse_tls_version(const char *v, int *out)
 	return 0;
 }
 
+static const char *const clientcert_names[] = {
+	[CONFIG_CLIENTCERT_OFF] = "off",
+	[CONFIG_CLIENTCERT_VERIFY_CA] = "verify-ca",
+	[CONFIG_CLIENTCERT_VERIFY_FULL] = "verify-full",
+};
+
+const char *
+config_clientcert_name(int v)
+{
+	if (v < 0 || v > CONFIG_CLIENTCERT_VERIFY_FULL)
+		return "?";
+	return clientcert_names[v];
+}
+
+static int
+parse_clientcert(const char *v, int *out)
+{
+	for (int i = 0; i <= CONFIG_CLIENTCERT_VERIFY_FULL; i++) {
+		if (strcasecmp(v, clientcert_names[i]) == 0) {
+			*out = i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
 const char *
 config_tls_version_name(int v)
 {
@@ -275,14 +314,21 @@ set_value(struct config *cfg, const struct config_def *def, const char *value,
 		    def->name, value, def->offset == OFF(ssl_min_protocol_version) ?
 		    "TLSv1.2, TLSv1.3; older versions are not supported" :
 		    def->allowed);
+	case T_CLIENTCERT:
+		if (parse_clientcert(value, field) == 0)
+			return 0;
+		return fail(err, errlen, origin,
+		    "invalid value for parameter \"%s\": \"%s\" (allowed: %s)",
+		    def->name, value, def->allowed);
 	case T_STRING:
 	case T_PATH:
+	case T_OPT_PATH:
 		if (def->type == T_PATH && *value == '\0')
 			return fail(err, errlen, origin,
 			    "invalid value for parameter \"%s\": empty (allowed: %s)",
 			    def->name, def->allowed);
-		s = def->type == T_PATH ? join_path(basedir, value) :
-		    strdup(value);
+		s = def->type != T_STRING && *value != '\0' ?
+		    join_path(basedir, value) : strdup(value);
 		if (s == NULL)
 			return fail(err, errlen, origin, "out of memory");
 		free(*(char **)field);
@@ -356,7 +402,8 @@ config_unref(struct config *cfg)
 	for (int i = 0; i < CONFIG_NKEYS; i++) {
 		const struct config_def *def = &config_defs[i];
 
-		if (def->type == T_STRING || def->type == T_PATH)
+		if (def->type == T_STRING || def->type == T_PATH ||
+		    def->type == T_OPT_PATH)
 			free(*(char **)((char *)cfg + def->offset));
 		free(cfg->origin[i]);
 	}
@@ -579,6 +626,25 @@ config_validate(const struct config *cfg, char *err, size_t errlen)
 		    "ssl_min_protocol_version (%s)",
 		    config_tls_version_name(cfg->ssl_max_protocol_version),
 		    config_tls_version_name(cfg->ssl_min_protocol_version));
+	if (cfg->clientcert != CONFIG_CLIENTCERT_OFF && !cfg->ssl)
+		return fail(err, errlen, config_origin(cfg, CONFIG_CLIENTCERT),
+		    "clientcert = %s needs ssl = on (client certificates "
+		    "travel in the TLS handshake)",
+		    config_clientcert_name(cfg->clientcert));
+	if (cfg->clientcert != CONFIG_CLIENTCERT_OFF &&
+	    *cfg->ssl_ca_file == '\0')
+		return fail(err, errlen, config_origin(cfg, CONFIG_CLIENTCERT),
+		    "clientcert = %s needs ssl_ca_file, the CA certificates "
+		    "that client certificates must chain to",
+		    config_clientcert_name(cfg->clientcert));
+	if ((*cfg->ssl_crl_file != '\0' || *cfg->ssl_crl_dir != '\0') &&
+	    *cfg->ssl_ca_file == '\0')
+		return fail(err, errlen, config_origin(cfg,
+		    *cfg->ssl_crl_file != '\0' ? CONFIG_SSL_CRL_FILE :
+		    CONFIG_SSL_CRL_DIR), "%s is set but ssl_ca_file is not: "
+		    "revocation lists apply to client certificates, which "
+		    "need ssl_ca_file", *cfg->ssl_crl_file != '\0' ?
+		    "ssl_crl_file" : "ssl_crl_dir");
 	if (*cfg->listen_addresses == '\0')
 		return fail(err, errlen,
 		    config_origin(cfg, CONFIG_LISTEN_ADDRESSES),

@@ -16,6 +16,13 @@ enum config_tls_version {
 	CONFIG_TLS_1_3 = 13,
 };
 
+/* clientcert, with pg_hba.conf's names. */
+enum config_clientcert {
+	CONFIG_CLIENTCERT_OFF,
+	CONFIG_CLIENTCERT_VERIFY_CA,
+	CONFIG_CLIENTCERT_VERIFY_FULL,
+};
+
 enum config_key {
 	CONFIG_LISTEN_ADDRESSES,
 	CONFIG_PORT,
@@ -29,6 +36,10 @@ enum config_key {
 	CONFIG_SSL_MAX_PROTOCOL_VERSION,
 	CONFIG_SSL_CIPHERS,
 	CONFIG_SSL_ECDH_CURVE,
+	CONFIG_SSL_CA_FILE,
+	CONFIG_SSL_CRL_FILE,
+	CONFIG_SSL_CRL_DIR,
+	CONFIG_CLIENTCERT,
 	CONFIG_AUTHENTICATION_TIMEOUT,
 	CONFIG_MAX_CONNECTIONS,
 	CONFIG_LOG_CONNECTIONS,
@@ -52,6 +63,10 @@ struct config {
 	int		 ssl_max_protocol_version;
 	char		*ssl_ciphers;
 	char		*ssl_ecdh_curve;
+	char		*ssl_ca_file;		/* "" when unset */
+	char		*ssl_crl_file;
+	char		*ssl_crl_dir;
+	int		 clientcert;		/* enum config_clientcert */
 
 	int		 authentication_timeout;	/* milliseconds */
 	int		 max_connections;
@@ -94,5 +109,6 @@ int config_validate(const struct config *, char *err, size_t errlen);
 const char *config_origin(const struct config *, enum config_key);
 const char *config_key_name(enum config_key);
 const char *config_tls_version_name(int);
+const char *config_clientcert_name(int);
 
 #endif

@@ -84,6 +84,7 @@ snapshot_new(struct config *cfg, char *err, size_t errlen)
 	snap->cfg = cfg;
 	snap->policy.ssl = cfg->ssl;
 	snap->policy.require_ssl = cfg->require_ssl;
+	snap->policy.clientcert = cfg->clientcert != CONFIG_CLIENTCERT_OFF;
 	if (config_validate(cfg, err, errlen) != 0 ||
 	    resolve_backend(snap, err, errlen) != 0 ||
 	    (cfg->ssl && (snap->tls = tls_server_ctx_new(cfg, err,

@@ -31,9 +31,12 @@ policy_decide(const struct policy_settings *set, const struct policy_state *st,
 	case PGPROTO_STARTUP:
 		/*
 		 * Refuse with an ErrorResponse, not a bare close: libpq in
-		 * sslmode=allow retries over TLS only after one.
+		 * sslmode=allow retries over TLS only after one.  A client
+		 * certificate can only arrive over TLS, so clientcert implies
+		 * require_ssl.
 		 */
-		if (!st->tls_active && set->ssl && set->require_ssl)
+		if (!st->tls_active && set->ssl &&
+		    (set->require_ssl || set->clientcert))
 			return POLICY_REFUSE_NO_SSL;
 		return POLICY_FORWARD;
 	}

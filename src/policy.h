@@ -13,6 +13,8 @@
 struct policy_settings {
 	bool	ssl;		/* TLS offered at all */
 	bool	require_ssl;	/* plaintext sessions refused (needs ssl) */
+	bool	clientcert;	/* a client certificate is required, so
+				   plaintext sessions are refused too */
 };
 
 /* What has happened on this connection so far. */
@@ -27,7 +29,8 @@ enum policy_action {
 	POLICY_DECLINE,		/* reply 'N', keep reading in plaintext */
 	POLICY_FORWARD,		/* send the StartupMessage to the backend */
 	POLICY_CANCEL,		/* forward the CancelRequest, then close */
-	POLICY_REFUSE_NO_SSL,	/* FATAL 28000: require_ssl forbids plaintext */
+	POLICY_REFUSE_NO_SSL,	/* FATAL 28000: require_ssl or clientcert
+				   forbids plaintext */
 	POLICY_REFUSE_REPEAT,	/* second SSLRequest/GSSENCRequest, or one after TLS: close */
 };
 

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "log.h"
 #include "relay.h"
+#include "trust.h"
 
 static void
 relay_read(struct bufferevent *src, void *arg)
@@ -90,15 +91,18 @@ void
 relay_start(struct conn *c)
 {
 	const char	*how = "plaintext";
-	char		 tls[128];
+	char		 tls[512], subject[256];
 
 	event_free(c->timer);		/* authentication_timeout is over */
 	c->timer = NULL;
 	c->state = CONN_RELAY;
 	c->established = true;
 	if (c->ssl != NULL) {
-		snprintf(tls, sizeof(tls), "%s %s", SSL_get_version(c->ssl),
-		    SSL_get_cipher_name(c->ssl));
+		trust_peer_subject(c->ssl, subject, sizeof(subject));
+		snprintf(tls, sizeof(tls), "%s %s%s%s%s", SSL_get_version(c->ssl),
+		    SSL_get_cipher_name(c->ssl), subject[0] ?
+		    ", client certificate \"" : "", subject,
+		    subject[0] ? "\"" : "");
 		how = tls;
 	}
 	if (c->snap->cfg->log_connections)

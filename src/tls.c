@@ -15,6 +15,7 @@
 #include "config.h"
 #include "log.h"
 #include "tls.h"
+#include "trust.h"
 
 static void
 drain_errors(char *buf, size_t len)
@@ -108,21 +109,6 @@ check_readable(const char *what, const char *path, const char *origin,
 	return 0;
 }
 
-static void
-name_of(const X509_NAME *name, char *buf, size_t len)
-{
-	BIO	*bio = BIO_new(BIO_s_mem());
-	int	 n;
-
-	buf[0] = '\0';
-	if (bio == NULL)
-		return;
-	X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253);
-	n = BIO_read(bio, buf, (int)len - 1);
-	buf[n > 0 ? n : 0] = '\0';
-	BIO_free(bio);
-}
-
 /*
  * ssl_cert_file must hold the leaf first, then each issuer in turn.  A
  * client that trusts only the root needs every intermediate, in order; a
@@ -145,8 +131,8 @@ check_chain(SSL_CTX *ctx, const char *path)
 		X509	*next = sk_X509_value(chain, i);
 
 		if (X509_check_issued(next, prev) != X509_V_OK) {
-			name_of(X509_get_subject_name(prev), subj, sizeof(subj));
-			name_of(X509_get_subject_name(next), issuer,
+			trust_name(X509_get_subject_name(prev), subj, sizeof(subj));
+			trust_name(X509_get_subject_name(next), issuer,
 			    sizeof(issuer));
 			log_warn("ssl_cert_file \"%s\": certificate %d (%s) is "
 			    "not the issuer of certificate %d (%s); order the "
@@ -160,20 +146,9 @@ check_chain(SSL_CTX *ctx, const char *path)
 		    "certificates; clients must have the issuer of the leaf "
 		    "in their sslrootcert", path);
 
-	name_of(X509_get_subject_name(leaf), subj, sizeof(subj));
-	name_of(X509_get_issuer_name(leaf), issuer, sizeof(issuer));
-	{
-		BIO *bio = BIO_new(BIO_s_mem());
-
-		if (bio != NULL) {
-			int	r;
-
-			ASN1_TIME_print(bio, X509_get0_notAfter(leaf));
-			r = BIO_read(bio, notafter, sizeof(notafter) - 1);
-			notafter[r > 0 ? r : 0] = '\0';
-			BIO_free(bio);
-		}
-	}
+	trust_name(X509_get_subject_name(leaf), subj, sizeof(subj));
+	trust_name(X509_get_issuer_name(leaf), issuer, sizeof(issuer));
+	trust_time_text(X509_get0_notAfter(leaf), notafter, sizeof(notafter));
 	log_info("serving certificate \"%s\" issued by \"%s\", valid until "
 	    "%s, with %d intermediate certificate%s", subj, issuer, notafter,
 	    n, n == 1 ? "" : "s");
@@ -258,6 +233,8 @@ tls_server_ctx_new(const struct config *cfg, char *err, size_t errlen)
 		    config_origin(cfg, CONFIG_SSL_ECDH_CURVE));
 		goto fail;
 	}
+	if (trust_configure(ctx, cfg, err, errlen) != 0)
+		goto fail;
 	check_chain(ctx, cert);
 	return ctx;
 fail:
@@ -287,6 +264,9 @@ static const struct {
 	{ "bad certificate", "the client rejected the server certificate" },
 	{ "certificate expired", "the client says the server certificate has "
 	    "expired" },
+	{ "peer did not return a certificate", "the client did not send a "
+	    "certificate, and clientcert requires one (libpq: sslcert and "
+	    "sslkey)" },
 	{ "unexpected eof", "the client closed the connection during the "
 	    "handshake" },
 };
@@ -302,6 +282,9 @@ tls_describe_errors(const unsigned long *errs, size_t nerrs, char *buf,
 	for (size_t i = 0; i < nerrs; i++) {
 		char	reason[256];
 
+		/* libevent queues SSL_get_error() codes too; skip those. */
+		if (ERR_GET_LIB(errs[i]) == 0)
+			continue;
 		ERR_error_string_n(errs[i], reason, sizeof(reason));
 		n = strlen(buf);
 		snprintf(buf + n, len - n, "%s%s", n ? "; " : "", reason);

@@ -11,8 +11,39 @@
 #   wronghost-chain.crt      wronghost.crt then intermediate.crt
 #   rogue.crt/.key           an unrelated self-signed CA
 #
-# Every certificate is valid from one day ago to 365 days ahead; every key is
-# mode 0600.  Nothing is done when DIR/.done exists.  Silent unless it fails.
+# For client certificates (mutual TLS) and revocation lists:
+#
+#   alice, bob, carol        client leaves (clientAuth, subject CN=<name> only)
+#                            signed by intermediate: NAME.crt, NAME.key and
+#                            NAME-chain.crt (leaf then intermediate.crt)
+#   intermediate2.crt/.key   a second CA signed by root, pathlen:0, subject
+#                            "pgsslgate test second intermediate CA"; root
+#                            revokes it
+#   dave.crt/.key            client leaf signed by intermediate2;
+#   dave-chain.crt           dave.crt then intermediate2.crt
+#   eve.crt/.key             client leaf signed by the rogue CA;
+#   eve-chain.crt            eve.crt then rogue.crt
+#   client-ca.crt            root.crt, intermediate.crt, intermediate2.crt: the
+#                            ssl_ca_file for client certificates
+#   root.crl                 by root, revoking intermediate2
+#   intermediate.crl         by intermediate, revoking carol
+#   intermediate2.crl        by intermediate2, revoking nothing (with CRL
+#                            checks on the whole chain dave needs one from his
+#                            issuer, so that the intermediate's revocation is
+#                            what refuses him)
+#   crl-bundle.crl           root.crl, intermediate.crl, intermediate2.crl
+#   crl-dir/                 the same three, hashed (<hash>.r0 symlinks, as
+#                            openssl rehash makes them)
+#   rogue.crl                by the rogue CA, revoking eve: an issuer that no
+#                            certificate in client-ca.crt matches
+#   expired.crl              by intermediate, revoking carol, but its
+#                            nextUpdate was a day ago
+#
+# Every certificate is valid from one day ago to 365 days ahead, every CRL
+# (but expired.crl) from one day ago to 365 days ahead; every key is mode
+# 0600.  Nothing is done when DIR/.done-v2 exists (certificates made by an
+# older version of this script, marked .done, are made again).  Silent unless
+# it fails.
 set -euo pipefail
 
 usage() {
@@ -23,7 +54,7 @@ usage() {
 [ $# -eq 1 ] || usage
 dir=$1
 
-if [ -e "$dir/.done" ]; then
+if [ -e "$dir/.done-v2" ]; then
 	exit 0
 fi
 
@@ -101,6 +132,13 @@ extendedKeyUsage = serverAuth
 subjectAltName = DNS:wronghost.example
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
+
+[ client ]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
 EOF
 }
 
@@ -111,6 +149,7 @@ write_ca_config() {
 
 	mkdir -p "$cadir/new"
 	: >"$cadir/index.txt"
+	echo 1000 >"$cadir/crlnumber"
 	cat >"$cadir/ca.cnf" <<EOF
 [ ca ]
 default_ca = this_ca
@@ -118,6 +157,8 @@ default_ca = this_ca
 [ this_ca ]
 database = $cadir/index.txt
 new_certs_dir = $cadir/new
+crlnumber = $cadir/crlnumber
+crl_extensions = crl_ext
 default_md = sha256
 policy = any_name
 unique_subject = no
@@ -128,6 +169,9 @@ rand_serial = yes
 [ any_name ]
 commonName = supplied
 organizationName = optional
+
+[ crl_ext ]
+authorityKeyIdentifier = keyid:always
 
 [ req ]
 distinguished_name = req_dn
@@ -164,11 +208,13 @@ make_self_signed_ca() {
 	sign "$name" root_ca "$subject" "$work/$name.key" "$work/$name.crt" selfsign
 }
 
+# make_intermediate [NAME SUBJECT]: a CA signed by root
 make_intermediate() {
-	write_ca_config intermediate
-	new_rsa_key "$work/intermediate.key"
-	sign root intermediate_ca "/O=pgsslgate tests/CN=pgsslgate test intermediate CA" \
-		"$work/intermediate.key" "$work/intermediate.crt"
+	local name=${1:-intermediate}
+	local subject=${2:-"/O=pgsslgate tests/CN=pgsslgate test intermediate CA"}
+	write_ca_config "$name"
+	new_rsa_key "$work/$name.key"
+	sign root intermediate_ca "$subject" "$work/$name.key" "$work/$name.crt"
 }
 
 # make_leaf NAME rsa|ec EXTENSION CN: NAME.crt, NAME.key, NAME-chain.crt
@@ -177,6 +223,114 @@ make_leaf() {
 	"new_${kind}_key" "$work/$name.key"
 	sign intermediate "$ext" "/O=pgsslgate tests/CN=$cn" "$work/$name.key" "$work/$name.crt"
 	cat "$work/$name.crt" "$work/intermediate.crt" >"$work/$name-chain.crt"
+}
+
+# make_client NAME CA: a client certificate for CN=NAME signed by CA:
+# NAME.crt, NAME.key, NAME-chain.crt
+make_client() {
+	local name=$1 ca=$2
+	new_rsa_key "$work/$name.key"
+	sign "$ca" client "/CN=$name" "$work/$name.key" "$work/$name.crt"
+	cat "$work/$name.crt" "$work/$ca.crt" >"$work/$name-chain.crt"
+}
+
+# revoke CA NAME: mark NAME.crt revoked in CA's database
+revoke() {
+	local ca=$1 name=$2
+	ossl ca -batch -config "$work/ca-$ca/ca.cnf" -cert "$work/$ca.crt" \
+		-keyfile "$work/$ca.key" -revoke "$work/$name.crt" -crl_reason keyCompromise
+}
+
+# make_crl CA OUT [LASTUPDATE NEXTUPDATE]: CA's CRL of what it revoked
+make_crl() {
+	local ca=$1 out=$2 last=${3:-$not_before} next=${4:-$not_after}
+	ossl ca -batch -config "$work/ca-$ca/ca.cnf" -cert "$work/$ca.crt" \
+		-keyfile "$work/$ca.key" -gencrl -crl_lastupdate "$last" \
+		-crl_nextupdate "$next" -out "$out"
+}
+
+# hash_dir DIR: <hash>.rN symlinks to every *.crl in DIR, as openssl rehash
+# makes them (done by hand: not every openssl build has rehash).
+hash_dir() {
+	local d=$1 f hash n
+	for f in "$d"/*.crl; do
+		hash=$(openssl crl -hash -noout -in "$f")
+		n=0
+		while [ -e "$d/$hash.r$n" ] || [ -L "$d/$hash.r$n" ]; do
+			n=$((n + 1))
+		done
+		ln -s "$(basename "$f")" "$d/$hash.r$n"
+	done
+}
+
+make_client_pki() {
+	make_intermediate intermediate2 \
+		"/O=pgsslgate tests/CN=pgsslgate test second intermediate CA"
+	make_client alice intermediate
+	make_client bob intermediate
+	make_client carol intermediate
+	make_client dave intermediate2
+	make_client eve rogue
+	cat "$work/root.crt" "$work/intermediate.crt" "$work/intermediate2.crt" \
+		>"$work/client-ca.crt"
+
+	revoke intermediate carol
+	revoke root intermediate2
+	revoke rogue eve
+	make_crl root "$work/root.crl"
+	make_crl intermediate "$work/intermediate.crl"
+	make_crl intermediate2 "$work/intermediate2.crl"
+	make_crl rogue "$work/rogue.crl"
+	make_crl intermediate "$work/expired.crl" \
+		"$(utc_time '10 days ago')" "$(utc_time '1 day ago')"
+	cat "$work/root.crl" "$work/intermediate.crl" "$work/intermediate2.crl" \
+		>"$work/crl-bundle.crl"
+	mkdir "$work/crl-dir"
+	cp "$work/root.crl" "$work/intermediate.crl" "$work/intermediate2.crl" \
+		"$work/crl-dir/"
+	hash_dir "$work/crl-dir"
+}
+
+# verify_client NAME CERTFILE [REASON]: with CRL checks on the whole chain,
+# CERTFILE verifies against client-ca.crt (no REASON) or fails with REASON.
+verify_client() {
+	local name=$1 cert=$2 reason=${3:-} out=$work/verify.out
+	echo "+ openssl verify (client $name, expecting ${reason:-OK}) $cert" >>"$log"
+	if openssl verify -crl_check_all -purpose sslclient -CAfile "$work/client-ca.crt" \
+		-CRLfile "$work/crl-bundle.crl" "$cert" >"$out" 2>&1; then
+		cat "$out" >>"$log"
+		[ -z "$reason" ] && return 0
+		echo "certs.sh: $name verified, but should fail: $reason" >>"$log"
+		return 1
+	fi
+	cat "$out" >>"$log"
+	if [ -z "$reason" ]; then
+		echo "certs.sh: $name should verify" >>"$log"
+		return 1
+	fi
+	grep -q "$reason" "$out" || {
+		echo "certs.sh: $name failed, but not with: $reason" >>"$log"
+		return 1
+	}
+}
+
+check_client_pki() {
+	local name
+	for name in alice bob; do
+		verify_client "$name" "$work/$name.crt"
+	done
+	verify_client carol "$work/carol.crt" "certificate revoked"
+	verify_client dave "$work/dave.crt" "certificate revoked"
+	verify_client eve "$work/eve.crt" "unable to get local issuer certificate"
+	# Without the CRLs, carol and dave are fine: revocation is all that
+	# stops them.
+	for name in carol dave; do
+		ossl verify -purpose sslclient -CAfile "$work/client-ca.crt" "$work/$name.crt"
+	done
+	ossl verify -purpose sslclient -CAfile "$work/rogue.crt" "$work/eve.crt"
+	ossl verify -crl_check_all -purpose sslclient -CAfile "$work/client-ca.crt" \
+		-CRLfile "$work/crl-dir/intermediate.crl" -CRLfile "$work/crl-dir/root.crl" \
+		"$work/alice.crt"
 }
 
 check_chain() {
@@ -190,9 +344,19 @@ install_files() {
 		server.crt server.key server-chain.crt \
 		server-ec.crt server-ec.key server-ec-chain.crt \
 		wronghost.crt wronghost.key wronghost-chain.crt \
-		rogue.crt rogue.key; do
+		rogue.crt rogue.key \
+		alice.crt alice.key alice-chain.crt bob.crt bob.key bob-chain.crt \
+		carol.crt carol.key carol-chain.crt \
+		intermediate2.crt intermediate2.key dave.crt dave.key dave-chain.crt \
+		eve.crt eve.key eve-chain.crt client-ca.crt \
+		root.crl intermediate.crl intermediate2.crl crl-bundle.crl \
+		rogue.crl expired.crl; do
 		mv -f "$work/$f" "$dir/$f"
 	done
+	rm -rf "$dir/crl-dir"
+	mv "$work/crl-dir" "$dir/crl-dir"
+	chmod 0644 "$dir"/*.crl "$dir"/crl-dir/*.crl
+	chmod 0755 "$dir/crl-dir"
 	chmod 0600 "$dir"/*.key
 	chmod 0644 "$dir"/*.crt
 }
@@ -208,8 +372,10 @@ main() {
 	check_chain server
 	check_chain server-ec
 	check_chain wronghost
+	make_client_pki
+	check_client_pki
 	install_files
-	touch "$dir/.done"
+	touch "$dir/.done-v2"
 }
 
 main

@@ -1041,6 +1041,86 @@ test_error_buffer_is_never_overrun(void **state)
 	assert_int_equal(small[0], 'Z');
 }
 
+/* ------------------------------------------------------------------ */
+/* Client certificates                                                  */
+/* ------------------------------------------------------------------ */
+
+static void
+test_client_certificate_keys_default_to_off_and_empty(void **state)
+{
+	struct config	*cfg = *state;
+
+	assert_int_equal(cfg->clientcert, CONFIG_CLIENTCERT_OFF);
+	assert_string_equal(cfg->ssl_ca_file, "");
+	assert_string_equal(cfg->ssl_crl_file, "");
+	assert_string_equal(cfg->ssl_crl_dir, "");
+}
+
+static void
+test_clientcert_takes_pg_hba_names_only(void **state)
+{
+	struct config	*cfg = *state;
+	char		 err[ERRLEN];
+
+	assert_int_equal(parse(cfg, "clientcert = verify-ca\n", "t.conf",
+	    err), 0);
+	assert_int_equal(cfg->clientcert, CONFIG_CLIENTCERT_VERIFY_CA);
+	assert_int_equal(parse(cfg, "clientcert = 'verify-full'\n", "t.conf",
+	    err), 0);
+	assert_int_equal(cfg->clientcert, CONFIG_CLIENTCERT_VERIFY_FULL);
+	assert_rejected(cfg, "clientcert = 1\n", err);
+	assert_err_has(err, "\"clientcert\"");
+	assert_err_has(err, "off, verify-ca, verify-full");
+	assert_int_equal(cfg->clientcert, CONFIG_CLIENTCERT_VERIFY_FULL);
+	assert_string_equal(config_clientcert_name(cfg->clientcert),
+	    "verify-full");
+}
+
+static void
+test_clientcert_without_ssl_ca_file_is_a_config_error(void **state)
+{
+	struct config	*cfg = *state;
+	char		 err[ERRLEN];
+
+	assert_int_equal(parse(cfg, "clientcert = verify-ca\n", "t.conf", err),
+	    0);
+	assert_int_equal(config_validate(cfg, err, ERRLEN), -1);
+	assert_err_has(err, "t.conf:1");
+	assert_err_has(err, "clientcert = verify-ca needs ssl_ca_file");
+}
+
+static void
+test_clientcert_with_ssl_off_is_a_config_error(void **state)
+{
+	struct config	*cfg = *state;
+	char		 err[ERRLEN];
+
+	assert_int_equal(parse(cfg, "ssl = off\nclientcert = verify-full\n"
+	    "ssl_ca_file = ca.crt\n", "t.conf", err), 0);
+	assert_int_equal(config_validate(cfg, err, ERRLEN), -1);
+	assert_err_has(err, "t.conf:2");
+	assert_err_has(err, "needs ssl = on");
+}
+
+static void
+test_crl_without_ssl_ca_file_is_a_config_error(void **state)
+{
+	struct config	*cfg = *state;
+	char		 err[ERRLEN];
+
+	assert_int_equal(parse(cfg, "ssl_crl_dir = crls\n", "/etc/g/t.conf",
+	    err), 0);
+	assert_string_equal(cfg->ssl_crl_dir, "/etc/g/crls");
+	assert_int_equal(config_validate(cfg, err, ERRLEN), -1);
+	assert_err_has(err, "/etc/g/t.conf:1");
+	assert_err_has(err, "ssl_crl_dir is set but ssl_ca_file is not");
+	/* '' switches an optional file off again and stays empty. */
+	assert_int_equal(parse(cfg, "ssl_crl_dir = ''\n", "/etc/g/t.conf", err),
+	    0);
+	assert_string_equal(cfg->ssl_crl_dir, "");
+	assert_int_equal(config_validate(cfg, err, ERRLEN), 0);
+}
+
 int
 main(void)
 {
@@ -1099,6 +1179,11 @@ main(void)
 		TEST(test_nul_byte_and_overlong_line_are_rejected_with_line_number),
 		TEST(test_ref_then_two_unrefs_frees_once),
 		TEST(test_error_buffer_is_never_overrun),
+		TEST(test_client_certificate_keys_default_to_off_and_empty),
+		TEST(test_clientcert_takes_pg_hba_names_only),
+		TEST(test_clientcert_without_ssl_ca_file_is_a_config_error),
+		TEST(test_clientcert_with_ssl_off_is_a_config_error),
+		TEST(test_crl_without_ssl_ca_file_is_a_config_error),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -398,6 +398,33 @@ test_allow_client_retries_over_tls_when_required(void **state)
 	assert_int_equal(tr.tls_startups, 1);
 }
 
+/*
+ * clientcert without require_ssl: a certificate can only come over TLS, so
+ * plaintext is refused exactly as under require_ssl, and the matrix row is
+ * the ssl=on require_ssl=on one.
+ */
+static void
+test_clientcert_refuses_plaintext_like_require_ssl(void **state)
+{
+	const struct policy_settings	set = { .ssl = true,
+					    .require_ssl = false,
+					    .clientcert = true };
+	static const enum outcome	want[SSLMODE_COUNT] = {
+		OUTCOME_REFUSED, OUTCOME_TLS, OUTCOME_TLS, OUTCOME_TLS,
+		OUTCOME_TLS, OUTCOME_TLS,
+	};
+	struct client_trace		tr;
+
+	(void)state;
+	for (int m = 0; m < SSLMODE_COUNT; m++)
+		if (client_connect(&set, (enum sslmode)m, false, &tr) != want[m])
+			fail_msg("clientcert on, sslmode=%s: wrong outcome",
+			    sslmode_names[m]);
+	assert_int_equal(client_connect(&set, SSLMODE_ALLOW, false, &tr),
+	    OUTCOME_TLS);
+	assert_int_equal(tr.refusals_no_ssl, 1);
+}
+
 static void
 test_allow_client_stays_plaintext_when_tls_optional(void **state)
 {
@@ -734,6 +761,7 @@ main(void)
 		cmocka_unit_test(test_matrix_unchanged_when_client_sends_gssenc_request_first),
 		cmocka_unit_test(test_allow_client_retries_over_tls_when_required),
 		cmocka_unit_test(test_allow_client_stays_plaintext_when_tls_optional),
+		cmocka_unit_test(test_clientcert_refuses_plaintext_like_require_ssl),
 		cmocka_unit_test(test_disable_client_is_refused_with_error_when_tls_required),
 		cmocka_unit_test(test_require_client_gives_up_after_n_when_ssl_off),
 		cmocka_unit_test(test_prefer_client_falls_back_to_plaintext_on_same_connection_when_ssl_off),

@@ -1,0 +1,518 @@
+#!/bin/bash
+# mtls.sh: client certificates (ssl_ca_file, clientcert) and certificate
+# revocation lists (ssl_crl_file, ssl_crl_dir) between real libpq clients and
+# a real PostgreSQL 15.  Prints TAP-ish lines; exits 0 when every test
+# passed, 77 when a prerequisite is missing (a failure instead when CI=true),
+# 99 when the setup itself broke, 1 otherwise.
+#
+# Run by hand after make: bash tests/mtls.sh
+# (VERBOSE=1 shows every probe's output, KEEP_TMP=1 keeps the logs.)
+#
+# The certificates are tests/certs.sh's: alice, bob and carol are signed by
+# the intermediate CA, carol is revoked by it; dave is signed by
+# intermediate2, which the root revokes; eve is signed by the rogue CA.
+# shellcheck disable=SC2317 # (log_has and the like run through check)
+if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
+set -euo pipefail
+
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+
+ROLES="alice bob carol dave eve"
+# The matrix: every client certificate against every gate.
+MATRIX_CERTS="none alice carol dave eve"
+MATRIX_GATES="verify_ca_crl_file verify_ca_crl_dir verify_ca_no_crl verify_full clientcert_off"
+
+ROOT_CN="pgsslgate test root CA"
+INTERMEDIATE_CN="pgsslgate test intermediate CA"
+INTERMEDIATE2_CN="pgsslgate test second intermediate CA"
+ROGUE_CN="rogue CA"
+
+declare -A PORT=()		# gate name -> its port
+declare -A OBSERVED=()		# "gate,cert" -> TLS/plain/refused
+
+# ---- gates -------------------------------------------------------------------
+
+# start_gate NAME [MORE ARGS...]: a TLS gate (require_ssl=off, so that
+# clientcert alone decides about plaintext) in front of the test PostgreSQL
+# on a fresh port, kept in PORT[NAME].  Returns 1 if it did not start
+# (counted as a failed test).
+start_gate() {
+	local name=$1
+	shift
+	PORT[$name]=$(free_port)
+	gate_start "$name" -c listen_addresses=127.0.0.1 -c "port=${PORT[$name]}" \
+		-c backend_host=127.0.0.1 -c "backend_port=$PG_PORT" \
+		-c ssl=on -c require_ssl=off -c log_connections=on \
+		-c "ssl_cert_file=$CERTS/server-chain.crt" \
+		-c "ssl_key_file=$CERTS/server.key" "$@"
+}
+
+# What each gate of the matrix is.
+gate_args() {
+	case $1 in
+	verify_ca_crl_file)
+		echo "-c ssl_ca_file=$CERTS/client-ca.crt -c clientcert=verify-ca" \
+			"-c ssl_crl_file=$CERTS/crl-bundle.crl" ;;
+	verify_ca_crl_dir)
+		echo "-c ssl_ca_file=$CERTS/client-ca.crt -c clientcert=verify-ca" \
+			"-c ssl_crl_dir=$CERTS/crl-dir" ;;
+	verify_ca_no_crl)
+		echo "-c ssl_ca_file=$CERTS/client-ca.crt -c clientcert=verify-ca" ;;
+	verify_full)
+		echo "-c ssl_ca_file=$CERTS/client-ca.crt -c clientcert=verify-full" \
+			"-c ssl_crl_file=$CERTS/crl-bundle.crl" ;;
+	clientcert_off)
+		echo "-c ssl_ca_file=$CERTS/client-ca.crt -c clientcert=off" \
+			"-c ssl_crl_file=$CERTS/crl-bundle.crl" ;;
+	esac
+}
+
+gate_title() {
+	case $1 in
+	verify_ca_crl_file) echo "clientcert=verify-ca with ssl_crl_file" ;;
+	verify_ca_crl_dir) echo "clientcert=verify-ca with ssl_crl_dir" ;;
+	verify_ca_no_crl) echo "clientcert=verify-ca without CRLs" ;;
+	verify_full) echo "clientcert=verify-full with ssl_crl_file" ;;
+	clientcert_off) echo "clientcert=off with ssl_ca_file and ssl_crl_file" ;;
+	esac
+}
+
+# ---- clients -----------------------------------------------------------------
+
+# client PORT USER CERT [SSLMODE [MORE...]]: the conninfo of USER presenting
+# CERT: none (no certificate at all: paths that do not exist, so that libpq
+# does not fall back to ~/.postgresql/postgresql.crt), NAME (NAME.crt) or
+# NAME-chain (NAME-chain.crt, sending the issuing CA too); the key is
+# NAME.key either way.
+client() {
+	local port=$1 user=$2 cert=$3 mode=${4:-verify-full}
+	shift $(($# < 4 ? $# : 4))
+	if [ "$cert" = none ]; then
+		conninfo "$port" "$mode" "user=$user" "sslcert=$WORK/no-such.crt" \
+			"sslkey=$WORK/no-such.key" "$@"
+	else
+		conninfo "$port" "$mode" "user=$user" "sslcert=$CERTS/$cert.crt" \
+			"sslkey=$CERTS/${cert%-chain}.key" "$@"
+	fi
+}
+
+# expect_tls DESCRIPTION PORT USER CERT [SSLMODE]: connects over TLS, and the
+# backend sees USER.
+expect_tls() {
+	local desc=$1
+	shift
+	check "$desc" "$PQPROBE" --expect connected --ssl 1 \
+		--query "SELECT current_user" --expect-value "$2" "$(client "$@")"
+}
+
+# expect_refused DESCRIPTION PORT USER CERT [SSLMODE [TEXT...]]: refused, and
+# the error holds every TEXT (each checked on a connection of its own).
+expect_refused() {
+	local desc=$1 port=$2 user=$3 cert=$4 mode=${5:-verify-full}
+	shift $(($# < 5 ? $# : 5))
+	if [ $# -eq 0 ]; then
+		check "$desc" "$PQPROBE" --expect refused "$(client "$port" "$user" "$cert" "$mode")"
+	else
+		check "$desc" refused_saying "$(client "$port" "$user" "$cert" "$mode")" "$@"
+	fi
+}
+
+refused_saying() {
+	local conninfo=$1 text
+	shift
+	for text; do
+		"$PQPROBE" --expect refused --error-contains "$text" "$conninfo" || return 1
+	done
+}
+
+# What pqprobe's output says happened.
+observed_outcome() {
+	case $(grep -m 1 -E '^(connected|refused)' "$1") in
+	"connected ssl=1"*) echo TLS ;;
+	"connected ssl=0"*) echo plain ;;
+	refused:*) echo refused ;;
+	*) echo "?" ;;
+	esac
+}
+
+# ---- gate logs -----------------------------------------------------------------
+
+# log_has NAME PATTERN...: some line of gate NAME's log matches every PATTERN
+# (extended regular expressions, ignoring case).  Waits up to 3 s: the gate
+# may log a refusal after the client has seen it.  Shows the log if not.
+log_has() {
+	local name=$1 log tries=60
+	shift
+	log=$(gate_log "$name")
+	while ! log_match "$log" "$@"; do
+		tries=$((tries - 1))
+		if [ "$tries" -le 0 ]; then
+			echo "no line of $log matches all of:"
+			printf '    %s\n' "$@"
+			echo "the log:"
+			cat "$log"
+			return 1
+		fi
+		sleep 0.05
+	done
+	log_match "$log" "$@"
+}
+
+# log_match LOG PATTERN...: print the lines of LOG matching every PATTERN.
+log_match() {
+	local lines pat
+	lines=$(cat "$1")
+	shift
+	for pat; do
+		lines=$(grep -Ei -- "$pat" <<<"$lines") || return 1
+	done
+	printf '%s\n' "$lines"
+}
+
+# log_count NAME N PATTERN...: exactly N lines match every PATTERN.
+log_count() {
+	local name=$1 want=$2 got log
+	shift 2
+	log=$(gate_log "$name")
+	got=$(log_match "$log" "$@" | grep -c . || true)
+	if [ "$got" -ne "$want" ]; then
+		echo "$got lines (not $want) of $log match all of:"
+		printf '    %s\n' "$@"
+		echo "the log:"
+		cat "$log"
+		return 1
+	fi
+}
+
+# The serial of a certificate as a pattern for 0x-prefixed hex: leading
+# zeros optional, any case.
+serial_pattern() {
+	local hex
+	hex=$(openssl x509 -noout -serial -in "$CERTS/$1.crt")
+	hex=${hex#serial=}
+	hex=${hex#"${hex%%[!0]*}"}
+	echo "0x0*$hex"
+}
+
+# ---- the tests -----------------------------------------------------------------
+
+# Roles for every certificate's CN, so that the backend accepts them.
+create_roles() {
+	local sql="" role
+	for role in $ROLES; do
+		sql+="CREATE ROLE $role LOGIN; "
+	done
+	"$PQPROBE" --query "$sql" \
+		"host=127.0.0.1 port=$PG_PORT user=postgres dbname=postgres sslmode=disable" \
+		>"$WORK/roles.log" 2>&1 || {
+		show "$WORK/roles.log"
+		die "could not create the roles $ROLES"
+	}
+}
+
+cert_title() {
+	case $1 in
+	none) echo "no client certificate" ;;
+	alice) echo "alice's valid certificate" ;;
+	carol) echo "carol's revoked certificate" ;;
+	dave) echo "dave's certificate under the revoked intermediate2" ;;
+	eve) echo "eve's certificate from the rogue CA" ;;
+	esac
+}
+
+# What a client presenting CERT (as the user of its CN) gets from GATE.
+expected_outcome() {
+	case $1,$2 in
+	*,alice) echo TLS ;;
+	clientcert_off,none) echo TLS ;;
+	verify_ca_no_crl,carol | verify_ca_no_crl,dave) echo TLS ;;
+	*) echo refused ;;
+	esac
+}
+
+start_matrix_gates() {
+	local gate
+	for gate in $MATRIX_GATES; do
+		# shellcheck disable=SC2046 # the settings are words
+		start_gate "$gate" $(gate_args "$gate") || true
+	done
+}
+
+test_matrix() {
+	local gate cert user want desc
+	for gate in $MATRIX_GATES; do
+		[ -n "${GATE_PID[$gate]:-}" ] || continue
+		for cert in $MATRIX_CERTS; do
+			user=$cert
+			[ "$cert" != none ] || user=alice
+			want=$(expected_outcome "$gate" "$cert")
+			desc="$(gate_title "$gate"): $(cert_title "$cert") -> $want"
+			if [ "$want" = TLS ]; then
+				desc+=" as $user"
+				expect_tls "$desc" "${PORT[$gate]}" "$user" "$cert"
+			else
+				expect_refused "$desc" "${PORT[$gate]}" "$user" "$cert"
+			fi
+			OBSERVED[$gate,$cert]=$(observed_outcome "$CHECK_OUT")
+		done
+	done
+}
+
+# The refusals of the matrix, as the gates logged them.
+test_refusal_logs() {
+	local g=verify_ca_crl_file
+	[ -n "${GATE_PID[$g]:-}" ] || return 0
+	check "verify-ca: a refusal without certificate is logged with host=127.0.0.1 and 'did not send a certificate'" \
+		log_has $g "host=127\.0\.0\.1" "did not send a certificate"
+	check "verify-ca: carol's refusal is logged with 'certificate revoked', her subject, issuer and serial" \
+		log_has $g "host=127\.0\.0\.1" "certificate revoked" "CN=carol" \
+		"$INTERMEDIATE_CN" "$(serial_pattern carol)"
+	check "verify-ca: dave's refusal is logged with 'certificate revoked', naming his certificate and issuer first, then the revoked intermediate2" \
+		log_has $g "host=127\.0\.0\.1" "certificate revoked" \
+		"client certificate \"CN=dave\" \(issuer \"CN=$INTERMEDIATE2_CN" \
+		"CA certificate \"CN=$INTERMEDIATE2_CN.*at depth 1"
+	check "verify-ca: eve's refusal is logged with 'unable to get local issuer certificate' and her subject" \
+		log_has $g "host=127\.0\.0\.1" "unable to get local issuer certificate" \
+		"CN=eve" "$(serial_pattern eve)"
+	if [ -n "${GATE_PID[verify_ca_crl_dir]:-}" ]; then
+		check "verify-ca with ssl_crl_dir: carol's refusal is logged with 'certificate revoked'" \
+			log_has verify_ca_crl_dir "certificate revoked" "CN=carol"
+		check "verify-ca with ssl_crl_dir: dave's refusal is logged with 'certificate revoked'" \
+			log_has verify_ca_crl_dir "certificate revoked" "CN=dave"
+	fi
+	if [ -n "${GATE_PID[clientcert_off]:-}" ]; then
+		check "clientcert=off: carol's certificate, presented though optional, is refused as revoked in the log" \
+			log_has clientcert_off "certificate revoked" "CN=carol"
+	fi
+}
+
+test_session_log() {
+	local g=verify_ca_crl_file
+	[ -n "${GATE_PID[$g]:-}" ] || return 0
+	check "log_connections=on: the session-start line names alice's certificate subject" \
+		log_has $g "session started" "user=alice" "CN=alice"
+}
+
+test_user_names() {
+	local full=${PORT[verify_full]:-} ca=${PORT[verify_ca_crl_file]:-}
+	if [ -n "${GATE_PID[verify_full]:-}" ]; then
+		expect_refused "verify-full: alice's certificate as user bob is refused with 28000 naming bob, and CN alice in the detail" \
+			"$full" bob alice verify-full \
+			'certificate authentication failed for user "bob"' alice
+		expect_tls "verify-full: bob's certificate as user bob connects" \
+			"$full" bob bob
+		expect_refused "verify-full: eve's certificate (CN=eve, rogue CA) as user eve is refused" \
+			"$full" eve eve
+	fi
+	if [ -n "${GATE_PID[verify_ca_crl_file]:-}" ]; then
+		expect_tls "verify-ca: alice's certificate as user bob connects (only verify-full matches the CN)" \
+			"$ca" bob alice
+	fi
+}
+
+test_plaintext() {
+	local ca=${PORT[verify_ca_crl_file]:-} off=${PORT[clientcert_off]:-}
+	if [ -n "${GATE_PID[verify_ca_crl_file]:-}" ]; then
+		expect_refused "verify-ca, require_ssl=off: sslmode=disable is refused saying it requires SSL" \
+			"$ca" alice alice disable "requires SSL"
+		check "verify-ca, require_ssl=off: the plaintext refusal is logged" \
+			log_has verify_ca_crl_file "refused connection from host=127\.0\.0\.1"
+		expect_tls "verify-ca, require_ssl=off: sslmode=allow with alice's certificate retries over TLS and connects" \
+			"$ca" alice alice allow
+		expect_refused "verify-ca, require_ssl=off: sslmode=allow without a certificate is refused" \
+			"$ca" alice none allow
+	fi
+	if [ -n "${GATE_PID[clientcert_off]:-}" ]; then
+		check "clientcert=off, require_ssl=off: sslmode=disable still connects in plaintext" \
+			"$PQPROBE" --expect connected --ssl 0 \
+			"$(client "$off" alice none disable)"
+	fi
+}
+
+# ssl_ca_file holding only the root: the client must send its intermediate.
+test_chain_from_client() {
+	start_gate root_only_ca -c "ssl_ca_file=$CERTS/root.crt" -c clientcert=verify-ca \
+		-c "ssl_crl_file=$CERTS/crl-bundle.crl" || return 0
+	local port=${PORT[root_only_ca]}
+	expect_tls "ssl_ca_file with the root only: alice sending her intermediate connects" \
+		"$port" alice alice-chain
+	expect_refused "ssl_ca_file with the root only: alice without her intermediate is refused" \
+		"$port" alice alice
+	check "ssl_ca_file with the root only: that refusal is logged with 'unable to get local issuer certificate'" \
+		log_has root_only_ca "unable to get local issuer certificate" "CN=alice"
+	expect_refused "ssl_ca_file with the root only: dave sending the revoked intermediate2 is refused" \
+		"$port" dave dave-chain
+	check "ssl_ca_file with the root only: dave's refusal is logged with 'certificate revoked'" \
+		log_has root_only_ca "certificate revoked" "CN=dave"
+	expect_refused "ssl_ca_file with the root only: carol sending her intermediate is refused (revoked)" \
+		"$port" carol carol-chain
+	gate_stop root_only_ca
+}
+
+# CRL checks cover the whole chain: the root's CRL is needed too.
+test_crl_whole_chain() {
+	start_gate intermediate_crl_only -c "ssl_ca_file=$CERTS/client-ca.crt" \
+		-c clientcert=verify-ca -c "ssl_crl_file=$CERTS/intermediate.crl" || return 0
+	expect_refused "ssl_crl_file with the intermediate's CRL only: even alice is refused (no CRL from the root)" \
+		"${PORT[intermediate_crl_only]}" alice alice
+	gate_stop intermediate_crl_only
+}
+
+# ssl_crl_file and ssl_crl_dir together: the root's CRL in the file, the
+# intermediates' in the directory.
+test_crl_file_and_dir() {
+	local dir=$WORK/intermediate-crls f hash
+	mkdir -p "$dir"
+	cp "$CERTS/intermediate.crl" "$CERTS/intermediate2.crl" "$dir/"
+	for f in intermediate.crl intermediate2.crl; do
+		hash=$(openssl crl -hash -noout -in "$dir/$f")
+		ln -s "$f" "$dir/$hash.r0"
+	done
+	start_gate crl_file_and_dir -c "ssl_ca_file=$CERTS/client-ca.crt" \
+		-c clientcert=verify-ca -c "ssl_crl_file=$CERTS/root.crl" \
+		-c "ssl_crl_dir=$dir" || return 0
+	local port=${PORT[crl_file_and_dir]}
+	expect_tls "ssl_crl_file (root's CRL) with ssl_crl_dir (the intermediates'): alice connects" \
+		"$port" alice alice
+	expect_refused "ssl_crl_file (root's CRL) with ssl_crl_dir (the intermediates'): carol is refused" \
+		"$port" carol carol
+	expect_refused "ssl_crl_file (root's CRL) with ssl_crl_dir (the intermediates'): dave is refused" \
+		"$port" dave dave
+	gate_stop crl_file_and_dir
+}
+
+test_trust_summary() {
+	local g=verify_ca_crl_file cn
+	[ -n "${GATE_PID[$g]:-}" ] || return 0
+	for cn in "$ROOT_CN" "$INTERMEDIATE_CN" "$INTERMEDIATE2_CN"; do
+		check "start-up logs a LOG line 'trusted CA' for \"$cn\"" \
+			log_has $g "LOG:" "trusted CA" "$cn"
+	done
+	for cn in "$ROOT_CN" "$INTERMEDIATE_CN" "$INTERMEDIATE2_CN"; do
+		check "start-up logs the CRL issued by \"$cn\" with its next update" \
+			log_has $g "next update" "$cn"
+	done
+	check "the trust summary is logged once, not per connection" \
+		log_count $g 1 "trusted CA" "$INTERMEDIATE_CN"
+	check "a gate with a CRL from every CA in ssl_ca_file logs no warning about CRLs" \
+		log_count $g 0 "WARNING" "CRL"
+}
+
+# expect_start_failure DESCRIPTION TEXT ARGS...: pgsslgate ARGS must exit 1
+# with TEXT (an extended regular expression) in its output.
+expect_start_failure() {
+	local desc=$1 text=$2 log
+	shift 2
+	log=$(gate_log refusal)
+	gate_try refusal -c listen_addresses=127.0.0.1 -c "port=$(free_port)" \
+		-c backend_host=127.0.0.1 -c "backend_port=$PG_PORT" "$@"
+	if [ "$GATE_OUTCOME" != "exit 1" ]; then
+		fail "$desc (expected exit 1, got: $GATE_OUTCOME)" "$log"
+	elif ! grep -Eiq -- "$text" "$log"; then
+		fail "$desc (exit 1, but no \"$text\" in its output)" "$log"
+	else
+		ok "$desc"
+		if [ "${VERBOSE:-0}" = 1 ]; then show "$log"; fi
+	fi
+}
+
+test_startup_refusals() {
+	local tls=(-c ssl=on -c "ssl_cert_file=$CERTS/server-chain.crt"
+		-c "ssl_key_file=$CERTS/server.key")
+	expect_start_failure "clientcert=verify-ca without ssl_ca_file stops start-up, naming clientcert" \
+		clientcert "${tls[@]}" -c clientcert=verify-ca
+	expect_start_failure "clientcert=verify-full without ssl_ca_file stops start-up, naming clientcert" \
+		clientcert "${tls[@]}" -c clientcert=verify-full
+	expect_start_failure "clientcert=verify-ca with ssl=off stops start-up, naming clientcert" \
+		clientcert -c ssl=off -c "ssl_ca_file=$CERTS/client-ca.crt" -c clientcert=verify-ca
+	expect_start_failure "clientcert=sometimes (not off, verify-ca or verify-full) stops start-up, naming clientcert" \
+		clientcert "${tls[@]}" -c "ssl_ca_file=$CERTS/client-ca.crt" -c clientcert=sometimes
+	expect_start_failure "an ssl_ca_file that does not exist stops start-up, naming the file" \
+		"$WORK/no-such-ca.crt" "${tls[@]}" -c "ssl_ca_file=$WORK/no-such-ca.crt" \
+		-c clientcert=verify-ca
+	expect_start_failure "an ssl_crl_file that does not exist stops start-up, naming the file" \
+		"$WORK/no-such.crl" "${tls[@]}" -c "ssl_ca_file=$CERTS/client-ca.crt" \
+		-c clientcert=verify-ca -c "ssl_crl_file=$WORK/no-such.crl"
+}
+
+# CRLs that are suspicious but not fatal: start-up goes on with a warning.
+test_startup_warnings() {
+	local with_rogue=$WORK/with-rogue.crl
+	cat "$CERTS/crl-bundle.crl" "$CERTS/rogue.crl" >"$with_rogue"
+	if start_gate foreign_crl -c "ssl_ca_file=$CERTS/client-ca.crt" \
+		-c clientcert=verify-ca -c "ssl_crl_file=$with_rogue"; then
+		ok "a CRL from an issuer not in ssl_ca_file does not stop start-up"
+		check "that CRL gets a WARNING: it matches no certificate in ssl_ca_file, naming \"$ROGUE_CN\"" \
+			log_has foreign_crl "WARNING" "matches no certificate in ssl_ca_file" "$ROGUE_CN"
+		check "no such warning for the CRLs whose issuers are in ssl_ca_file" \
+			log_count foreign_crl 1 "matches no certificate in ssl_ca_file"
+		expect_tls "with the foreign CRL alongside, alice still connects" \
+			"${PORT[foreign_crl]}" alice alice
+		expect_refused "with the foreign CRL alongside, carol is still refused" \
+			"${PORT[foreign_crl]}" carol carol
+		gate_stop foreign_crl
+	fi
+	if start_gate expired_crl -c "ssl_ca_file=$CERTS/client-ca.crt" \
+		-c clientcert=verify-ca -c "ssl_crl_file=$CERTS/expired.crl"; then
+		ok "a CRL past its nextUpdate does not stop start-up"
+		check "that CRL gets a WARNING saying it expired" \
+			log_has expired_crl "WARNING" "expired"
+		gate_stop expired_crl
+	fi
+}
+
+stop_matrix_gates() {
+	local gate
+	for gate in $MATRIX_GATES; do
+		[ -z "${GATE_PID[$gate]:-}" ] || gate_stop "$gate"
+	done
+}
+
+print_summary() {
+	local gate cert line seen want
+	note ""
+	note "observed (expected where different), each client as the user of its CN:"
+	line=$(printf '%-20s' "")
+	for cert in $MATRIX_CERTS; do
+		line+=$(printf ' %-13s' "$cert")
+	done
+	note "$line"
+	for gate in $MATRIX_GATES; do
+		line=$(printf '%-20s' "$gate")
+		for cert in $MATRIX_CERTS; do
+			seen=${OBSERVED[$gate,$cert]:-"-"}
+			want=$(expected_outcome "$gate" "$cert")
+			[ "$seen" = "$want" ] || seen="$seen($want)!"
+			line+=$(printf ' %-13s' "$seen")
+		done
+		note "$line"
+	done
+}
+
+main() {
+	needs pqprobe
+	setup_work
+	make_certs
+	# shellcheck disable=SC2119 # no extra settings
+	pg_start
+	create_roles
+	note "PostgreSQL on 127.0.0.1:$PG_PORT, scratch in $WORK"
+
+	start_matrix_gates
+	test_matrix
+	test_refusal_logs
+	test_session_log
+	test_user_names
+	test_plaintext
+	test_trust_summary
+	test_chain_from_client
+	test_crl_whole_chain
+	test_crl_file_and_dir
+	test_startup_warnings
+	test_startup_refusals
+	stop_matrix_gates
+	print_summary
+	finish
+}
+
+main "$@"
