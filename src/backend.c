@@ -3,8 +3,6 @@
  */
 #include <sys/socket.h>
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -15,6 +13,7 @@
 
 #include "backend.h"
 #include "client.h"
+#include "config.h"
 #include "log.h"
 #include "relay.h"
 
@@ -40,7 +39,7 @@ connect_failed(struct conn *c, int err)
 		conn_free(c);
 		return;
 	}
-	conn_refuse(c, "08006", msg, NULL);
+	conn_refuse(c, METRICS_REFUSED_BACKEND, "08006", msg, NULL);
 }
 
 /* The backend closes a cancel connection once it has acted on it. */
@@ -65,16 +64,17 @@ static void
 connected(struct conn *c)
 {
 	struct bufferevent	*bev = c->backend;
-	evutil_socket_t		 fd = bufferevent_getfd(bev);
-	int			 one = 1;
 
-	if (c->snap->backend[c->backend_try].ss.ss_family != AF_UNIX)
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	bufferevent_set_timeouts(bev, NULL, NULL);
+	gate_tune_socket(bufferevent_getfd(bev),
+	    c->snap->backend[c->backend_try].ss.ss_family, c->snap->cfg);
 	if (bufferevent_write_buffer(bev, c->startup) != 0) {
-		conn_refuse(c, "53200", "out of memory", NULL);
+		conn_refuse(c, METRICS_REFUSED_BACKEND, "53200", "out of memory",
+		    NULL);
 		return;
 	}
 	if (c->cancel) {
+		metrics.cancels++;
 		c->state = CONN_CANCEL;
 		log_info("forwarding cancel request from host=%s port=%s to "
 		    "backend %s", c->host, c->port, c->snap->backend_name);
@@ -93,6 +93,8 @@ connect_event(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED)
 		connected(c);
+	else if (what & BEV_EVENT_TIMEOUT)
+		connect_failed(c, ETIMEDOUT);
 	else
 		connect_failed(c, EVUTIL_SOCKET_ERROR());
 }
@@ -101,14 +103,20 @@ static void
 try_address(struct conn *c)
 {
 	const struct backend_addr	*a = &c->snap->backend[c->backend_try];
+	int				 ms =
+					    c->snap->cfg->backend_connect_timeout;
+	struct timeval			 tv = { ms / 1000, (ms % 1000) * 1000 };
 
 	c->backend = bufferevent_socket_new(c->gate->base, -1,
 	    BEV_OPT_CLOSE_ON_FREE);
 	if (c->backend == NULL) {
-		conn_refuse(c, "53200", "out of memory", NULL);
+		conn_refuse(c, METRICS_REFUSED_BACKEND, "53200", "out of memory",
+		    NULL);
 		return;
 	}
 	bufferevent_setcb(c->backend, NULL, NULL, connect_event, c);
+	/* While connecting, the write timeout is the connect timeout. */
+	bufferevent_set_timeouts(c->backend, NULL, &tv);
 	if (bufferevent_socket_connect(c->backend,
 	    (const struct sockaddr *)&a->ss, (int)a->len) != 0)
 		connect_failed(c, errno);

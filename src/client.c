@@ -5,8 +5,6 @@
  */
 #include <sys/socket.h>
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <netdb.h>
@@ -54,13 +52,14 @@ conn_timeout(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (c->state == CONN_WAIT_BACKEND) {
+	if (c->state == CONN_WAIT_BACKEND && !c->cancel) {
 		snprintf(msg, sizeof(msg), "could not connect to backend %s: "
 		    "timed out after authentication_timeout",
 		    c->snap->backend_name);
-		conn_refuse(c, "08006", msg, NULL);
+		conn_refuse(c, METRICS_REFUSED_BACKEND, "08006", msg, NULL);
 		return;
 	}
+	metrics.refused[METRICS_REFUSED_TIMEOUT]++;
 	log_info("closing connection from host=%s port=%s: "
 	    "authentication_timeout (%d ms) expired while %s", c->host,
 	    c->port, c->snap->cfg->authentication_timeout,
@@ -74,7 +73,6 @@ conn_accept(struct gate *gate, int fd, const struct sockaddr *sa, int salen)
 	struct snapshot	*snap = gate->snap;
 	struct conn	*c;
 	struct timeval	 tv;
-	int		 one = 1;
 
 	/*
 	 * Past max_connections a client still gets its SSL answer and then
@@ -85,6 +83,7 @@ conn_accept(struct gate *gate, int fd, const struct sockaddr *sa, int salen)
 		log_warn("closing new connection at once: %u connections open, "
 		    "max_connections = %d", gate->nconns,
 		    snap->cfg->max_connections);
+		metrics.refused[METRICS_REFUSED_TOO_MANY]++;
 		close(fd);
 		return;
 	}
@@ -99,14 +98,15 @@ conn_accept(struct gate *gate, int fd, const struct sockaddr *sa, int salen)
 	c->fd = fd;
 	c->state = CONN_WAIT_STARTUP;
 	c->over_limit = gate->nconns >= (unsigned)snap->cfg->max_connections;
+	metrics.accepted++;
 	gettimeofday(&c->started, NULL);
 	TAILQ_INSERT_TAIL(&gate->conns, c, entry);
 	gate->nconns++;
 
+	gate_tune_socket(fd, sa->sa_family, snap->cfg);
 	if (sa->sa_family == AF_UNIX)
 		snprintf(c->host, sizeof(c->host), "[local]");
 	else {
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		if (getnameinfo(sa, (socklen_t)salen, c->host, sizeof(c->host),
 		    c->port, sizeof(c->port), NI_NUMERICHOST | NI_NUMERICSERV))
 			snprintf(c->host, sizeof(c->host), "?");
@@ -197,7 +197,7 @@ refuse_no_ssl(struct conn *c)
 	snprintf(msg, sizeof(msg), "this server requires SSL (%s): rejected "
 	    "host \"%s\", user \"%s\", database \"%s\", no encryption", why,
 	    c->host, c->user, c->database);
-	conn_refuse(c, "28000", msg, cfg->require_ssl ?
+	conn_refuse(c, METRICS_REFUSED_NO_SSL, "28000", msg, cfg->require_ssl ?
 	    "Connect with sslmode=require, verify-ca or verify-full." :
 	    "Connect over SSL with a client certificate (sslcert, sslkey).");
 }
@@ -228,7 +228,7 @@ check_cert_user(struct conn *c)
 		snprintf(detail, sizeof(detail), "The client certificate "
 		    "has no single, well-formed common name "
 		    "(clientcert = verify-full).");
-	conn_refuse(c, "28000", msg, detail);
+	conn_refuse(c, METRICS_REFUSED_CERT_USER, "28000", msg, detail);
 	return false;
 }
 
@@ -244,6 +244,8 @@ handle_packet(struct conn *c, const struct pgproto_packet *pkt,
 
 	action = policy_decide(&c->snap->policy, &c->policy, pkt->kind);
 	policy_advance(&c->policy, pkt->kind, action);
+	log_debug("host=%s port=%s: packet code %u, %u bytes: %s", c->host,
+	    c->port, pkt->code, pkt->length, policy_action_name(action));
 
 	switch (action) {
 	case POLICY_DECLINE:
@@ -264,7 +266,7 @@ handle_packet(struct conn *c, const struct pgproto_packet *pkt,
 		 * not encrypted and may be injected (CVE-2021-23214).
 		 */
 		if (evbuffer_get_length(in) > 0) {
-			conn_refuse(c, "08P01",
+			conn_refuse(c, METRICS_REFUSED_INJECTION, "08P01",
 			    "received unencrypted data after SSL request",
 			    "This could be either a client-software bug or "
 			    "evidence of an attempted man-in-the-middle attack.");
@@ -278,6 +280,7 @@ handle_packet(struct conn *c, const struct pgproto_packet *pkt,
 		    pkt->kind == PGPROTO_SSL_REQUEST ? "SSLRequest" :
 		    "GSSENCRequest", c->policy.tls_active ?
 		    "the TLS handshake" : "one was already answered");
+		metrics.refused[METRICS_REFUSED_PROTOCOL]++;
 		conn_free(c);
 		return false;
 	case POLICY_REFUSE_NO_SSL:
@@ -292,8 +295,8 @@ handle_packet(struct conn *c, const struct pgproto_packet *pkt,
 		if (action == POLICY_FORWARD && !check_cert_user(c))
 			return false;
 		if (action == POLICY_FORWARD && c->over_limit) {
-			conn_refuse(c, "53300", "sorry, too many clients already",
-			    NULL);
+			conn_refuse(c, METRICS_REFUSED_TOO_MANY, "53300",
+			    "sorry, too many clients already", NULL);
 			return false;
 		}
 		if (evbuffer_remove_buffer(in, c->startup, pkt->length) !=
@@ -340,7 +343,8 @@ client_startup_read(struct bufferevent *bev, void *arg)
 		if (st == PGPROTO_INCOMPLETE)
 			return;
 		if (st != PGPROTO_OK) {
-			conn_refuse(c, pgproto_status_sqlstate(st),
+			conn_refuse(c, METRICS_REFUSED_PROTOCOL,
+			    pgproto_status_sqlstate(st),
 			    pgproto_status_message(st), NULL);
 			return;
 		}
@@ -359,6 +363,9 @@ client_startup_event(struct bufferevent *bev, short what, void *arg)
 
 	if (what & BEV_EVENT_CONNECTED) {
 		/* TLS is up; the StartupMessage may already be buffered. */
+		log_debug("TLS handshake with host=%s port=%s done: %s %s",
+		    c->host, c->port, SSL_get_version(c->ssl),
+		    SSL_get_cipher_name(c->ssl));
 		c->state = CONN_WAIT_STARTUP;
 		client_startup_read(bev, c);
 		return;
@@ -369,7 +376,8 @@ client_startup_event(struct bufferevent *bev, short what, void *arg)
 		while ((e = bufferevent_get_openssl_error(bev)) != 0)
 			if (nerrs < sizeof(errs) / sizeof(errs[0]))
 				errs[nerrs++] = e;
-		tls_describe_errors(errs, nerrs, why, sizeof(why));
+		metrics.handshake_failures[tls_describe_errors(errs, nerrs, why,
+		    sizeof(why))]++;
 		log_info("TLS handshake with host=%s port=%s failed: %s%s%s",
 		    c->host, c->port, c->verify_report != NULL ?
 		    c->verify_report : "", c->verify_report != NULL ? "; " : "",
@@ -394,8 +402,8 @@ client_startup_event(struct bufferevent *bev, short what, void *arg)
 }
 
 void
-conn_refuse(struct conn *c, const char *sqlstate, const char *message,
-    const char *detail)
+conn_refuse(struct conn *c, enum metrics_refusal reason, const char *sqlstate,
+    const char *message, const char *detail)
 {
 	uint8_t	buf[PGPROTO_ERROR_MAX];
 	size_t	n;
@@ -412,6 +420,7 @@ conn_refuse(struct conn *c, const char *sqlstate, const char *message,
 	n = pgproto_build_error(buf, sizeof(buf), sqlstate, message, detail);
 	if (c->client != NULL && n <= sizeof(buf))
 		bufferevent_write(c->client, buf, n);
+	metrics.refused[reason]++;
 	c->end_reason = "refused";
 	conn_close_after_flush(c, c->client);
 }
@@ -496,6 +505,9 @@ conn_free(struct conn *c)
 		log_session_end(c);
 	TAILQ_REMOVE(&c->gate->conns, c, entry);
 	c->gate->nconns--;
+	/* The last session of a SIGTERM drain ends the event loop. */
+	if (c->gate->draining && c->gate->nconns == 0)
+		event_base_loopbreak(c->gate->base);
 	if (c->timer != NULL)
 		event_free(c->timer);
 	if (c->backend != NULL)

@@ -15,6 +15,7 @@
 #include <openssl/ssl.h>
 
 #include "gate.h"
+#include "metrics.h"
 #include "pgproto.h"
 #include "policy.h"
 
@@ -62,9 +63,12 @@ struct conn {
 /* Take ownership of an accepted socket. */
 void conn_accept(struct gate *, int fd, const struct sockaddr *, int socklen);
 
-/* Send a FATAL ErrorResponse, log the refusal, and close after flushing. */
-void conn_refuse(struct conn *, const char *sqlstate, const char *message,
-    const char *detail);
+/*
+ * Send a FATAL ErrorResponse, log and count the refusal, and close after
+ * flushing.
+ */
+void conn_refuse(struct conn *, enum metrics_refusal, const char *sqlstate,
+    const char *message, const char *detail);
 
 /*
  * End the session: free every side but survivor, then close once

@@ -15,10 +15,13 @@
 #include "config.h"
 
 enum config_type {
-	T_BOOL, T_INT, T_MS, T_STRING,
+	T_BOOL, T_INT, T_STRING,
+	T_MS,			/* a time, kept in milliseconds */
+	T_SEC,			/* a time, kept in seconds */
 	T_PATH,			/* a file name, relative to the config file */
 	T_OPT_PATH,		/* the same, or '' for none */
-	T_TLS_VERSION, T_CLIENTCERT,
+	T_TLS_VERSION,
+	T_ENUM,			/* one of names[] */
 };
 
 struct config_def {
@@ -26,8 +29,22 @@ struct config_def {
 	enum config_type	 type;
 	size_t			 offset;
 	const char		*dflt;
-	long			 min, max;	/* T_INT; T_MS in ms */
+	long			 min, max;	/* T_INT, T_MS, T_SEC, stored unit */
 	const char		*allowed;	/* for messages */
+	const char *const	*names;		/* T_ENUM, NULL-terminated */
+};
+
+static const char *const clientcert_names[] = {
+	[CONFIG_CLIENTCERT_OFF] = "off",
+	[CONFIG_CLIENTCERT_VERIFY_CA] = "verify-ca",
+	[CONFIG_CLIENTCERT_VERIFY_FULL] = "verify-full",
+	NULL
+};
+
+static const char *const log_destination_names[] = {
+	[CONFIG_LOG_STDERR] = "stderr",
+	[CONFIG_LOG_SYSLOG] = "syslog",
+	NULL
 };
 
 #define OFF(f)	offsetof(struct config, f)
@@ -40,7 +57,8 @@ static const struct config_def config_defs[CONFIG_NKEYS] = {
 	[CONFIG_PORT] = { "port", T_INT, OFF(port), "6432", 1, 65535,
 	    "an integer from 1 to 65535" },
 	[CONFIG_BACKEND_HOST] = { "backend_host", T_STRING, OFF(backend_host),
-	    "localhost", 0, 0, "a host name or address" },
+	    "localhost", 0, 0, "a host name or address, or the directory of "
+	    "the backend's Unix-domain socket (starting with /)" },
 	[CONFIG_BACKEND_PORT] = { "backend_port", T_INT, OFF(backend_port),
 	    "5432", 1, 65535, "an integer from 1 to 65535" },
 	[CONFIG_SSL] = { "ssl", T_BOOL, OFF(ssl), "on", 0, 0, NULL },
@@ -67,8 +85,11 @@ static const struct config_def config_defs[CONFIG_NKEYS] = {
 	    OFF(ssl_crl_file), "", 0, 0, "a file name, or '' for none" },
 	[CONFIG_SSL_CRL_DIR] = { "ssl_crl_dir", T_OPT_PATH, OFF(ssl_crl_dir),
 	    "", 0, 0, "a directory name, or '' for none" },
-	[CONFIG_CLIENTCERT] = { "clientcert", T_CLIENTCERT, OFF(clientcert),
-	    "off", 0, 0, "off, verify-ca, verify-full" },
+	[CONFIG_CLIENTCERT] = { "clientcert", T_ENUM, OFF(clientcert),
+	    "off", 0, 0, "off, verify-ca, verify-full", clientcert_names },
+	[CONFIG_SSL_CERT_EXPIRY_WARNING] = { "ssl_cert_expiry_warning", T_SEC,
+	    OFF(ssl_cert_expiry_warning), "30d", 0, 3650L * 86400,
+	    "a time from 0 (never warn) to 3650d (units s, min, h, d)" },
 	[CONFIG_AUTHENTICATION_TIMEOUT] = { "authentication_timeout", T_MS,
 	    OFF(authentication_timeout), "60s", 1000, 600000,
 	    "a time from 1s to 600s (units ms, s, min; default s)" },
@@ -77,6 +98,27 @@ static const struct config_def config_defs[CONFIG_NKEYS] = {
 	    "an integer from 1 to 1000000" },
 	[CONFIG_LOG_CONNECTIONS] = { "log_connections", T_BOOL,
 	    OFF(log_connections), "off", 0, 0, NULL },
+	[CONFIG_LOG_DESTINATION] = { "log_destination", T_ENUM,
+	    OFF(log_destination), "stderr", 0, 0, "stderr, syslog",
+	    log_destination_names },
+	[CONFIG_SHUTDOWN_TIMEOUT] = { "shutdown_timeout", T_SEC,
+	    OFF(shutdown_timeout), "30s", 0, 86400,
+	    "a time from 0 to 1d (units s, min, h, d; default s)" },
+	[CONFIG_BACKEND_CONNECT_TIMEOUT] = { "backend_connect_timeout", T_MS,
+	    OFF(backend_connect_timeout), "10s", 100, 600000,
+	    "a time from 100ms to 600s (units ms, s, min; default s)" },
+	[CONFIG_TCP_KEEPALIVES_IDLE] = { "tcp_keepalives_idle", T_SEC,
+	    OFF(tcp_keepalives_idle), "0", 0, 32767,
+	    "0 (the system default) or a time up to 32767s" },
+	[CONFIG_TCP_KEEPALIVES_INTERVAL] = { "tcp_keepalives_interval", T_SEC,
+	    OFF(tcp_keepalives_interval), "0", 0, 32767,
+	    "0 (the system default) or a time up to 32767s" },
+	[CONFIG_TCP_KEEPALIVES_COUNT] = { "tcp_keepalives_count", T_INT,
+	    OFF(tcp_keepalives_count), "0", 0, 127,
+	    "0 (the system default) or an integer up to 127" },
+	[CONFIG_METRICS_LISTEN] = { "metrics_listen", T_STRING,
+	    OFF(metrics_listen), "", 0, 0,
+	    "'' (off) or host:port, e.g. 127.0.0.1:9187" },
 };
 
 #define BOOL_ALLOWED	"on, off, true, false, yes, no, 1, 0"
@@ -107,7 +149,8 @@ static const struct config_def *
 find_def(const char *name, enum config_key *key)
 {
 	for (int i = 0; i < CONFIG_NKEYS; i++) {
-		if (strcmp(config_defs[i].name, name) == 0) {
+		/* Names are case-insensitive, as in postgresql.conf. */
+		if (strcasecmp(config_defs[i].name, name) == 0) {
 			*key = (enum config_key)i;
 			return &config_defs[i];
 		}
@@ -181,34 +224,66 @@ parse_bool(const char *v, bool *out)
 	return -1;
 }
 
-/* An integer, optionally followed by a unit when ms is set (default s). */
+/*
+ * An integer, for times optionally followed by a unit, as postgresql.conf
+ * writes them ("500ms", "30s", "1min", "2h", "30d"; default s).  The result
+ * is in the field's own unit: milliseconds (T_MS) or seconds (T_SEC).
+ */
 static int
-parse_number(const char *v, bool ms, long *out)
+parse_number(const char *v, enum config_type type, long *out)
 {
-	char	*end;
-	long	 n, mult = 1;
+	static const struct { const char *unit; long long ms; } units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "min", 60000 },
+		{ "h", 3600000 }, { "d", 86400000 },
+	};
+	char		*end;
+	long long	 n, ms = 1000;
+	bool		 found = false;
 
 	errno = 0;
-	n = strtol(v, &end, 10);
+	n = strtoll(v, &end, 10);
 	if (end == v || errno == ERANGE || n < 0)
 		return -1;
-	while (*end == ' ')
+	while (isspace((unsigned char)*end))
 		end++;
-	if (ms) {
-		if (*end == '\0' || strcmp(end, "s") == 0)
-			mult = 1000;
-		else if (strcmp(end, "ms") == 0)
-			mult = 1;
-		else if (strcmp(end, "min") == 0)
-			mult = 60000;
-		else
+	if (type == T_INT) {
+		if (*end != '\0' || n > LONG_MAX)
 			return -1;
-	} else if (*end != '\0')
+		*out = (long)n;
+		return 0;
+	}
+	for (size_t i = 0; *end != '\0' && i < sizeof(units) / sizeof(units[0]);
+	    i++)
+		if (strcmp(end, units[i].unit) == 0) {
+			ms = units[i].ms;
+			found = true;
+		}
+	if (*end != '\0' && !found)
 		return -1;
-	if (n > LONG_MAX / mult)
+	if (n > LLONG_MAX / ms)
 		return -1;
-	*out = n * mult;
+	n *= ms;
+	if (type == T_SEC) {
+		if (n % 1000 != 0)
+			return -1;	/* "1500ms" for a setting in seconds */
+		n /= 1000;
+	}
+	if (n > LONG_MAX)
+		return -1;
+	*out = (long)n;
 	return 0;
+}
+
+static int
+parse_enum(const char *v, const char *const *names, int *out)
+{
+	for (int i = 0; names[i] != NULL; i++) {
+		if (strcasecmp(v, names[i]) == 0) {
+			*out = i;
+			return 0;
+		}
+	}
+	return -1;
 }
 
 static int
@@ -225,30 +300,12 @@ parse_tls_version(const char *v, int *out)
 	return 0;
 }
 
-static const char *const clientcert_names[] = {
-	[CONFIG_CLIENTCERT_OFF] = "off",
-	[CONFIG_CLIENTCERT_VERIFY_CA] = "verify-ca",
-	[CONFIG_CLIENTCERT_VERIFY_FULL] = "verify-full",
-};
-
 const char *
 config_clientcert_name(int v)
 {
 	if (v < 0 || v > CONFIG_CLIENTCERT_VERIFY_FULL)
 		return "?";
 	return clientcert_names[v];
-}
-
-static int
-parse_clientcert(const char *v, int *out)
-{
-	for (int i = 0; i <= CONFIG_CLIENTCERT_VERIFY_FULL; i++) {
-		if (strcasecmp(v, clientcert_names[i]) == 0) {
-			*out = i;
-			return 0;
-		}
-	}
-	return -1;
 }
 
 const char *
@@ -294,7 +351,8 @@ set_value(struct config *cfg, const struct config_def *def, const char *value,
 		    def->name, value, BOOL_ALLOWED);
 	case T_INT:
 	case T_MS:
-		if (parse_number(value, def->type == T_MS, &n) == 0 &&
+	case T_SEC:
+		if (parse_number(value, def->type, &n) == 0 &&
 		    n >= def->min && n <= def->max) {
 			*(int *)field = (int)n;
 			return 0;
@@ -314,8 +372,8 @@ set_value(struct config *cfg, const struct config_def *def, const char *value,
 		    def->name, value, def->offset == OFF(ssl_min_protocol_version) ?
 		    "TLSv1.2, TLSv1.3; older versions are not supported" :
 		    def->allowed);
-	case T_CLIENTCERT:
-		if (parse_clientcert(value, field) == 0)
+	case T_ENUM:
+		if (parse_enum(value, def->names, field) == 0)
 			return 0;
 		return fail(err, errlen, origin,
 		    "invalid value for parameter \"%s\": \"%s\" (allowed: %s)",
@@ -616,8 +674,42 @@ config_load_file(struct config *cfg, const char *path, char *err,
 }
 
 int
+config_split_hostport(const char *s, char *host, size_t hostlen, int *port)
+{
+	const char	*colon = strrchr(s, ':');
+	const char	*h = s;
+	size_t		 hlen;
+	long		 p;
+	char		*end;
+
+	if (colon == NULL || colon == s)
+		return -1;
+	hlen = (size_t)(colon - s);
+	if (s[0] == '[') {		/* [::1]:9187 */
+		if (colon[-1] != ']' || hlen < 3)
+			return -1;
+		h = s + 1;
+		hlen -= 2;
+	}
+	if (hlen >= hostlen)
+		return -1;
+	errno = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || errno != 0 || p < 1 ||
+	    p > 65535)
+		return -1;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	*port = (int)p;
+	return 0;
+}
+
+int
 config_validate(const struct config *cfg, char *err, size_t errlen)
 {
+	char	host[256];
+	int	port;
+
 	if (cfg->ssl_max_protocol_version != CONFIG_TLS_ANY &&
 	    cfg->ssl_max_protocol_version < cfg->ssl_min_protocol_version)
 		return fail(err, errlen,
@@ -645,6 +737,14 @@ config_validate(const struct config *cfg, char *err, size_t errlen)
 		    "revocation lists apply to client certificates, which "
 		    "need ssl_ca_file", *cfg->ssl_crl_file != '\0' ?
 		    "ssl_crl_file" : "ssl_crl_dir");
+	if (*cfg->metrics_listen != '\0' &&
+	    config_split_hostport(cfg->metrics_listen, host, sizeof(host),
+	    &port) != 0)
+		return fail(err, errlen, config_origin(cfg,
+		    CONFIG_METRICS_LISTEN), "invalid value for parameter "
+		    "\"metrics_listen\": \"%s\" (allowed: %s)",
+		    cfg->metrics_listen,
+		    config_defs[CONFIG_METRICS_LISTEN].allowed);
 	if (*cfg->listen_addresses == '\0')
 		return fail(err, errlen,
 		    config_origin(cfg, CONFIG_LISTEN_ADDRESSES),

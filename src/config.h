@@ -23,6 +23,11 @@ enum config_clientcert {
 	CONFIG_CLIENTCERT_VERIFY_FULL,
 };
 
+enum config_log_destination {
+	CONFIG_LOG_STDERR,
+	CONFIG_LOG_SYSLOG,
+};
+
 enum config_key {
 	CONFIG_LISTEN_ADDRESSES,
 	CONFIG_PORT,
@@ -40,9 +45,17 @@ enum config_key {
 	CONFIG_SSL_CRL_FILE,
 	CONFIG_SSL_CRL_DIR,
 	CONFIG_CLIENTCERT,
+	CONFIG_SSL_CERT_EXPIRY_WARNING,
 	CONFIG_AUTHENTICATION_TIMEOUT,
 	CONFIG_MAX_CONNECTIONS,
 	CONFIG_LOG_CONNECTIONS,
+	CONFIG_LOG_DESTINATION,
+	CONFIG_SHUTDOWN_TIMEOUT,
+	CONFIG_BACKEND_CONNECT_TIMEOUT,
+	CONFIG_TCP_KEEPALIVES_IDLE,
+	CONFIG_TCP_KEEPALIVES_INTERVAL,
+	CONFIG_TCP_KEEPALIVES_COUNT,
+	CONFIG_METRICS_LISTEN,
 	CONFIG_NKEYS
 };
 
@@ -67,10 +80,18 @@ struct config {
 	char		*ssl_crl_file;
 	char		*ssl_crl_dir;
 	int		 clientcert;		/* enum config_clientcert */
+	int		 ssl_cert_expiry_warning;	/* seconds; 0 = never */
 
 	int		 authentication_timeout;	/* milliseconds */
 	int		 max_connections;
 	bool		 log_connections;
+	int		 log_destination;	/* enum config_log_destination */
+	int		 shutdown_timeout;	/* seconds */
+	int		 backend_connect_timeout;	/* milliseconds */
+	int		 tcp_keepalives_idle;	/* seconds; 0 = system default */
+	int		 tcp_keepalives_interval;
+	int		 tcp_keepalives_count;
+	char		*metrics_listen;	/* "" or "host:port" */
 
 	/* Where each key was last set ("file:line", "-c"); NULL = default. */
 	char		*origin[CONFIG_NKEYS];
@@ -104,6 +125,9 @@ int config_load_file(struct config *, const char *path, char *err,
 
 /* Cross-key checks once everything is set (e.g. max >= min version). */
 int config_validate(const struct config *, char *err, size_t errlen);
+
+/* Split "host:port" or "[v6]:port"; -1 when malformed. */
+int config_split_hostport(const char *, char *host, size_t hostlen, int *port);
 
 /* "set at FILE:LINE" / "set by -c" / "default", for messages. */
 const char *config_origin(const struct config *, enum config_key);

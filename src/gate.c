@@ -5,6 +5,9 @@
  */
 #include <sys/un.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +73,28 @@ resolve_backend(struct snapshot *snap, char *err, size_t errlen)
 	return 0;
 }
 
+void
+gate_tune_socket(int fd, int family, const struct config *cfg)
+{
+	int	one = 1;
+
+	if (family == AF_UNIX)
+		return;
+	/* Small protocol messages must not wait for Nagle. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* As PostgreSQL: keepalives on, timings from tcp_keepalives_*. */
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	if (cfg->tcp_keepalives_idle > 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE,
+		    &cfg->tcp_keepalives_idle, sizeof(int));
+	if (cfg->tcp_keepalives_interval > 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL,
+		    &cfg->tcp_keepalives_interval, sizeof(int));
+	if (cfg->tcp_keepalives_count > 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT,
+		    &cfg->tcp_keepalives_count, sizeof(int));
+}
+
 struct snapshot *
 snapshot_new(struct config *cfg, char *err, size_t errlen)
 {
@@ -87,7 +112,7 @@ snapshot_new(struct config *cfg, char *err, size_t errlen)
 	snap->policy.clientcert = cfg->clientcert != CONFIG_CLIENTCERT_OFF;
 	if (config_validate(cfg, err, errlen) != 0 ||
 	    resolve_backend(snap, err, errlen) != 0 ||
-	    (cfg->ssl && (snap->tls = tls_server_ctx_new(cfg, err,
+	    (cfg->ssl && (snap->tls = tls_server_ctx_new(cfg, &snap->trust, err,
 	    errlen)) == NULL)) {
 		snapshot_unref(snap);
 		return NULL;

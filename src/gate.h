@@ -9,12 +9,14 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
 #include "policy.h"
+#include "trust.h"
 
 struct config;
 struct conn;
@@ -34,6 +36,7 @@ struct snapshot {
 	struct backend_addr	 backend[GATE_MAX_BACKEND_ADDRS];
 	int			 nbackend;
 	char			 backend_name[300];	/* "host:port" */
+	struct trust_info	 trust;		/* dates, for the metrics */
 };
 
 TAILQ_HEAD(conn_list, conn);
@@ -44,7 +47,14 @@ struct gate {
 	struct conn_list	 conns;
 	unsigned		 nconns;
 	uint64_t		 next_conn_id;
+	bool			 draining;	/* SIGTERM: waiting for sessions */
 };
+
+/*
+ * TCP_NODELAY, and keepalives as tcp_keepalives_* say (0: the system's).
+ * No-op for Unix-domain sockets.
+ */
+void gate_tune_socket(int fd, int family, const struct config *);
 
 /* Takes over the caller's reference to cfg, even on failure. */
 struct snapshot *snapshot_new(struct config *cfg, char *err, size_t errlen);

@@ -1,23 +1,44 @@
 /*
  * log: timestamps in UTC with milliseconds, the pid, and a PostgreSQL-style
- * severity.  Each line is written with a single write(2) so lines from
- * concurrent processes (tests run several) never interleave.
+ * severity.  Each stderr line is written with a single write(2) so lines
+ * from concurrent processes never interleave.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 
-static int log_debug_on;
+static int		log_debug_on;
+static enum log_target	log_target = LOG_TARGET_STDERR;
+static unsigned		log_problems;
 
 void
 log_set_debug(int on)
 {
 	log_debug_on = on;
+}
+
+void
+log_set_target(enum log_target target)
+{
+	if (target == log_target)
+		return;
+	if (log_target == LOG_TARGET_SYSLOG)
+		closelog();
+	if (target == LOG_TARGET_SYSLOG)
+		openlog("pgsslgate", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	log_target = target;
+}
+
+unsigned
+log_problem_count(void)
+{
+	return log_problems;
 }
 
 static const char *
@@ -33,6 +54,19 @@ level_name(enum log_level level)
 	return "LOG";
 }
 
+static int
+syslog_priority(enum log_level level)
+{
+	switch (level) {
+	case LOG_LEVEL_DEBUG:	return LOG_DEBUG;
+	case LOG_LEVEL_LOG:	return LOG_INFO;
+	case LOG_LEVEL_WARNING:	return LOG_WARNING;
+	case LOG_LEVEL_ERROR:	return LOG_ERR;
+	case LOG_LEVEL_FATAL:	return LOG_CRIT;
+	}
+	return LOG_INFO;
+}
+
 void
 log_msg(enum log_level level, const char *fmt, ...)
 {
@@ -40,18 +74,28 @@ log_msg(enum log_level level, const char *fmt, ...)
 	struct timeval	 tv;
 	struct tm	 tm;
 	va_list		 ap;
-	size_t		 n;
+	size_t		 n = 0;
 	int		 r;
 
 	if (level == LOG_LEVEL_DEBUG && !log_debug_on)
 		return;
-	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	n = strftime(line, sizeof(line), "%Y-%m-%d %H:%M:%S", &tm);
-	r = snprintf(line + n, sizeof(line) - n, ".%03d UTC [%d] %s:  ",
-	    (int)(tv.tv_usec / 1000), (int)getpid(), level_name(level));
-	if (r > 0)
-		n += (size_t)r;
+	if (level >= LOG_LEVEL_WARNING)
+		log_problems++;
+	if (log_target == LOG_TARGET_STDERR) {
+		gettimeofday(&tv, NULL);
+		gmtime_r(&tv.tv_sec, &tm);
+		n = strftime(line, sizeof(line), "%Y-%m-%d %H:%M:%S", &tm);
+		r = snprintf(line + n, sizeof(line) - n, ".%03d UTC [%d] ",
+		    (int)(tv.tv_usec / 1000), (int)getpid());
+		if (r > 0)
+			n += (size_t)r;
+	}
+	if (log_target != LOG_TARGET_REPORT || level != LOG_LEVEL_LOG) {
+		r = snprintf(line + n, sizeof(line) - n, "%s:  ",
+		    level_name(level));
+		if (r > 0)
+			n += (size_t)r;
+	}
 	va_start(ap, fmt);
 	r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 	va_end(ap);
@@ -59,6 +103,12 @@ log_msg(enum log_level level, const char *fmt, ...)
 		n += (size_t)r;
 	if (n > sizeof(line) - 2)
 		n = sizeof(line) - 2;
+	if (log_target == LOG_TARGET_SYSLOG) {
+		line[n] = '\0';
+		syslog(syslog_priority(level), "%s", line);
+		return;
+	}
 	line[n++] = '\n';
-	(void)!write(STDERR_FILENO, line, n);
+	(void)!write(log_target == LOG_TARGET_REPORT ? STDOUT_FILENO :
+	    STDERR_FILENO, line, n);
 }

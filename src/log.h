@@ -1,6 +1,6 @@
 /*
- * log: one line per event on stderr, stamped like PostgreSQL's log lines so
- * that operators can read both with the same tools.
+ * log: one line per event, stamped like PostgreSQL's log lines so that
+ * operators can read both with the same tools; to stderr or syslog.
  */
 #ifndef LOG_H
 #define LOG_H
@@ -8,7 +8,18 @@
 enum log_level { LOG_LEVEL_DEBUG, LOG_LEVEL_LOG, LOG_LEVEL_WARNING,
     LOG_LEVEL_ERROR, LOG_LEVEL_FATAL };
 
+enum log_target {
+	LOG_TARGET_STDERR,
+	LOG_TARGET_SYSLOG,
+	LOG_TARGET_REPORT,	/* --check: plain lines on stdout, counted */
+};
+
 void log_set_debug(int);
+void log_set_target(enum log_target);
+
+/* Warnings and errors logged since start (for --check's verdict). */
+unsigned log_problem_count(void);
+
 void log_msg(enum log_level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

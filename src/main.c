@@ -1,6 +1,8 @@
 /*
- * main: command line, start-up checks, signals, and the event loop.  All
- * fatal errors happen here, before the first connection is accepted.
+ * main: command line, start-up checks, signals (reload, drain, stop) and
+ * the event loop.  All fatal errors happen here, before the first
+ * connection is accepted; after that, a failure ends a connection or a
+ * reload, never the process.
  */
 #include <sys/resource.h>
 
@@ -12,12 +14,18 @@
 #include <event2/event.h>
 #include <openssl/opensslv.h>
 
+#include "check.h"
 #include "client.h"
 #include "config.h"
 #include "gate.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 
+static struct gate	 gate;
+static int		 saved_argc;
+static char		**saved_argv;
+static struct event	*drain_timer;
 
 static void
 usage(FILE *out)
@@ -26,29 +34,77 @@ usage(FILE *out)
 	    "pgsslgate is an SSL gate in front of a PostgreSQL-protocol "
 	    "server.\n\n"
 	    "Usage:\n"
-	    "  pgsslgate [CONFIG_FILE] [-c NAME=VALUE]...\n\n"
+	    "  pgsslgate [CONFIG_FILE] [-c NAME=VALUE]...\n"
+	    "  pgsslgate --check [CONFIG_FILE] [-c NAME=VALUE]...\n\n"
 	    "Options:\n"
 	    "  -c NAME=VALUE   set a parameter; overrides CONFIG_FILE "
 	    "(repeatable)\n"
+	    "  --check         check the configuration and every file it "
+	    "names,\n"
+	    "                  print a report, exit 0 if no problem, else 1\n"
 	    "  -d, --debug     also log debugging detail\n"
 	    "  -h, --help      show this help, then exit\n"
 	    "  -V, --version   show the version, then exit\n\n"
 	    "Without CONFIG_FILE, the -c options alone configure it, e.g.\n"
 	    "  pgsslgate -c port=6432 -c backend_port=5432 -c require_ssl=on "
 	    "\\\n    -c ssl_cert_file=server.crt -c ssl_key_file=server.key\n\n"
+	    "Signals: SIGHUP reloads, SIGTERM drains sessions "
+	    "(shutdown_timeout), SIGINT stops at once.\n"
 	    "See pgsslgate(8) and pgsslgate.conf(5).\n");
 }
 
-static void
-on_stop_signal(evutil_socket_t sig, short what, void *arg)
+/*
+ * The configuration from the command line: the file first, then every -c
+ * wherever it stood, so -c wins.  Used at start and on every SIGHUP.
+ */
+static struct config *
+load_config(int argc, char **argv, char *err, size_t errlen)
 {
-	struct gate	*gate = arg;
+	struct config	*cfg;
+	const char	*file = NULL;
 
-	(void)what;
-	log_info("received %s; shutting down with %u connection%s open",
-	    sig == SIGTERM ? "SIGTERM" : "SIGINT", gate->nconns,
-	    gate->nconns == 1 ? "" : "s");
-	event_base_loopbreak(gate->base);
+	if ((cfg = config_new()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0) {
+			if (++i >= argc) {
+				snprintf(err, errlen, "-c needs NAME=VALUE");
+				goto fail;
+			}
+		} else if (strncmp(argv[i], "-c", 2) == 0 ||
+		    strcmp(argv[i], "-d") == 0 ||
+		    strcmp(argv[i], "--debug") == 0 ||
+		    strcmp(argv[i], "--check") == 0) {
+			continue;
+		} else if (argv[i][0] == '-') {
+			snprintf(err, errlen, "unknown option \"%s\" (try "
+			    "\"pgsslgate --help\")", argv[i]);
+			goto fail;
+		} else if (file != NULL) {
+			snprintf(err, errlen, "more than one configuration "
+			    "file (\"%s\", \"%s\")", file, argv[i]);
+			goto fail;
+		} else
+			file = argv[i];
+	}
+	if (file != NULL && config_load_file(cfg, file, err, errlen) != 0)
+		goto fail;
+	for (int i = 1; i < argc; i++) {
+		const char *arg = NULL;
+
+		if (strcmp(argv[i], "-c") == 0)
+			arg = argv[++i];
+		else if (strncmp(argv[i], "-c", 2) == 0)
+			arg = argv[i] + 2;
+		if (arg != NULL && config_set_option(cfg, arg, err, errlen) != 0)
+			goto fail;
+	}
+	return cfg;
+fail:
+	config_unref(cfg);
+	return NULL;
 }
 
 /* Each session holds two descriptors; let max_connections be reachable. */
@@ -66,75 +122,150 @@ raise_fd_limit(int max_connections)
 	}
 	if (rl.rlim_cur < want)
 		log_warn("open file limit %llu is below the %llu that "
-		    "max_connections = %d needs; raise it (ulimit -n)",
+		    "max_connections = %d needs; raise it (ulimit -n, or "
+		    "LimitNOFILE= in the systemd unit)",
 		    (unsigned long long)rl.rlim_cur,
 		    (unsigned long long)want, max_connections);
 }
 
-static struct config *
-load_config(int argc, char **argv)
+static void
+apply_log_destination(const struct config *cfg)
+{
+	log_set_target(cfg->log_destination == CONFIG_LOG_SYSLOG ?
+	    LOG_TARGET_SYSLOG : LOG_TARGET_STDERR);
+}
+
+/*
+ * SIGHUP: re-read the file and every certificate, key, CA and CRL, even
+ * if no path changed.  New connections get the new snapshot; sessions keep
+ * the one they started with.  On any failure the old one stays in force.
+ */
+static void
+reload(void)
+{
+	const struct config	*old = gate.snap->cfg;
+	struct snapshot		*snap;
+	struct config		*cfg;
+	char			 err[1024];
+
+	log_info("received SIGHUP; reloading the configuration");
+	if ((cfg = load_config(saved_argc, saved_argv, err, sizeof(err))) ==
+	    NULL || (snap = snapshot_new(cfg, err, sizeof(err))) == NULL) {
+		metrics.reloads_failed++;
+		log_error("reload failed, still serving with the previous "
+		    "configuration and certificates: %s", err);
+		return;
+	}
+	if (strcmp(old->listen_addresses, snap->cfg->listen_addresses) != 0 ||
+	    old->port != snap->cfg->port)
+		log_warn("listen_addresses and port take effect only at "
+		    "start: still listening on \"%s\" port %d; restart to "
+		    "apply", old->listen_addresses, old->port);
+	if (strcmp(old->metrics_listen, snap->cfg->metrics_listen) != 0)
+		log_warn("metrics_listen takes effect only at start: still "
+		    "\"%s\"; restart to apply", old->metrics_listen);
+	apply_log_destination(snap->cfg);
+	if (snap->cfg->require_ssl && !snap->cfg->ssl)
+		log_warn("require_ssl = on has no effect while ssl = off");
+	raise_fd_limit(snap->cfg->max_connections);
+	snapshot_unref(gate.snap);
+	gate.snap = snap;
+	metrics.reloads_ok++;
+	log_info("configuration reloaded: ssl = %s, require_ssl = %s, "
+	    "clientcert = %s, backend %s; %u open connection%s keep their "
+	    "settings", snap->cfg->ssl ? "on" : "off",
+	    snap->cfg->require_ssl ? "on" : "off",
+	    config_clientcert_name(snap->cfg->clientcert),
+	    snap->backend_name, gate.nconns, gate.nconns == 1 ? "" : "s");
+}
+
+static void
+drain_expired(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	log_info("shutdown_timeout expired; closing %u connection%s",
+	    gate.nconns, gate.nconns == 1 ? "" : "s");
+	event_base_loopbreak(gate.base);
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct timeval	tv;
+
+	(void)what;
+	(void)arg;
+	if (sig == SIGHUP) {
+		reload();
+		return;
+	}
+	listener_close_all();
+	if (sig == SIGINT || gate.nconns == 0 ||
+	    gate.snap->cfg->shutdown_timeout == 0) {
+		log_info("received %s; closing %u connection%s now",
+		    sig == SIGINT ? "SIGINT" : "SIGTERM", gate.nconns,
+		    gate.nconns == 1 ? "" : "s");
+		event_base_loopbreak(gate.base);
+		return;
+	}
+	if (gate.draining)
+		return;
+	/* SIGTERM: no new connections; sessions get shutdown_timeout. */
+	gate.draining = true;
+	log_info("received SIGTERM; no longer accepting connections, waiting "
+	    "up to %d s for %u connection%s to finish",
+	    gate.snap->cfg->shutdown_timeout, gate.nconns,
+	    gate.nconns == 1 ? "" : "s");
+	tv.tv_sec = gate.snap->cfg->shutdown_timeout;
+	tv.tv_usec = 0;
+	if ((drain_timer = evtimer_new(gate.base, drain_expired, NULL)) ==
+	    NULL || evtimer_add(drain_timer, &tv) != 0)
+		event_base_loopbreak(gate.base);
+}
+
+/* --check: the whole start-up, as a report on stdout, then exit. */
+static int
+run_check(void)
 {
 	struct config	*cfg;
-	const char	*file = NULL;
 	char		 err[1024];
 
-	if ((cfg = config_new()) == NULL) {
-		fprintf(stderr, "pgsslgate: out of memory\n");
-		return NULL;
+	log_set_target(LOG_TARGET_REPORT);
+	if ((cfg = load_config(saved_argc, saved_argv, err, sizeof(err))) ==
+	    NULL) {
+		log_error("%s", err);
+		goto verdict;
 	}
-	/* The file first, then every -c, wherever it stood: -c wins. */
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-c") == 0) {
-			i++;
-		} else if (strncmp(argv[i], "-c", 2) == 0 ||
-		    strcmp(argv[i], "-d") == 0 ||
-		    strcmp(argv[i], "--debug") == 0) {
-			continue;
-		} else if (argv[i][0] == '-') {
-			fprintf(stderr, "pgsslgate: unknown option \"%s\"\n"
-			    "Try \"pgsslgate --help\".\n", argv[i]);
-			goto fail;
-		} else if (file != NULL) {
-			fprintf(stderr, "pgsslgate: more than one "
-			    "configuration file (\"%s\", \"%s\")\n", file,
-			    argv[i]);
-			goto fail;
-		} else
-			file = argv[i];
+	log_info("configuration: %s", cfg->config_file != NULL ?
+	    cfg->config_file : "(command line only)");
+	if ((gate.snap = snapshot_new(cfg, err, sizeof(err))) == NULL) {
+		log_error("%s", err);
+		goto verdict;
 	}
-	if (file != NULL && config_load_file(cfg, file, err, sizeof(err)) != 0)
-		goto fail_err;
-	for (int i = 1; i < argc; i++) {
-		const char *arg = NULL;
-
-		if (strcmp(argv[i], "-c") == 0) {
-			if (i + 1 >= argc) {
-				fprintf(stderr, "pgsslgate: -c needs "
-				    "NAME=VALUE\n");
-				goto fail;
-			}
-			arg = argv[++i];
-		} else if (strncmp(argv[i], "-c", 2) == 0)
-			arg = argv[i] + 2;
-		if (arg != NULL &&
-		    config_set_option(cfg, arg, err, sizeof(err)) != 0)
-			goto fail_err;
+	if (gate.snap->cfg->require_ssl && !gate.snap->cfg->ssl)
+		log_warn("require_ssl = on has no effect while ssl = off");
+	check_backend(gate.snap);
+	snapshot_unref(gate.snap);
+verdict:
+	if (log_problem_count() == 0) {
+		printf("pgsslgate --check: no problems found\n");
+		return 0;
 	}
-	return cfg;
-fail_err:
-	fprintf(stderr, "pgsslgate: %s\n", err);
-fail:
-	config_unref(cfg);
-	return NULL;
+	printf("pgsslgate --check: %u problem%s found\n", log_problem_count(),
+	    log_problem_count() == 1 ? "" : "s");
+	return 1;
 }
 
 int
 main(int argc, char **argv)
 {
-	struct gate	 gate;
+	struct event	*signals[4] = { NULL, NULL, NULL, NULL };
+	static const int signums[4] = { SIGHUP, SIGTERM, SIGINT, 0 };
 	struct config	*cfg;
-	struct event	*sigterm = NULL, *sigint = NULL;
 	char		 err[1024];
+	bool		 check = false;
 	int		 rc = 1;
 
 	for (int i = 1; i < argc; i++) {
@@ -153,15 +284,22 @@ main(int argc, char **argv)
 		if (strcmp(argv[i], "-d") == 0 ||
 		    strcmp(argv[i], "--debug") == 0)
 			log_set_debug(1);
+		if (strcmp(argv[i], "--check") == 0)
+			check = true;
 		if (strcmp(argv[i], "-c") == 0)
 			i++;
 	}
-	if ((cfg = load_config(argc, argv)) == NULL)
-		return 1;
-
-	memset(&gate, 0, sizeof(gate));
-	TAILQ_INIT(&gate.conns);
+	saved_argc = argc;
+	saved_argv = argv;
 	signal(SIGPIPE, SIG_IGN);
+	if (check)
+		return run_check();
+
+	if ((cfg = load_config(argc, argv, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "pgsslgate: %s\n", err);
+		return 1;
+	}
+	TAILQ_INIT(&gate.conns);
 	if ((gate.snap = snapshot_new(cfg, err, sizeof(err))) == NULL) {
 		log_fatal("%s", err);
 		return 1;
@@ -176,40 +314,42 @@ main(int argc, char **argv)
 		log_fatal("could not create the event loop");
 		goto out;
 	}
-	if (listener_open(&gate, cfg, err, sizeof(err)) != 0) {
+	if (listener_open(&gate, cfg, err, sizeof(err)) != 0 ||
+	    (*cfg->metrics_listen != '\0' &&
+	    metrics_listen(&gate, cfg->metrics_listen, err, sizeof(err)) != 0)) {
 		log_fatal("%s", err);
 		goto out;
 	}
-	sigterm = evsignal_new(gate.base, SIGTERM, on_stop_signal, &gate);
-	sigint = evsignal_new(gate.base, SIGINT, on_stop_signal, &gate);
-	if (sigterm == NULL || sigint == NULL ||
-	    evsignal_add(sigterm, NULL) != 0 || evsignal_add(sigint, NULL) != 0) {
-		log_fatal("could not install signal handlers");
-		goto out_signals;
+	for (int i = 0; signums[i] != 0; i++) {
+		signals[i] = evsignal_new(gate.base, signums[i], on_signal, NULL);
+		if (signals[i] == NULL || evsignal_add(signals[i], NULL) != 0) {
+			log_fatal("could not install signal handlers");
+			goto out;
+		}
 	}
 	log_info("pgsslgate %s ready to accept connections: ssl = %s, "
-	    "require_ssl = %s, backend %s", PACKAGE_VERSION,
+	    "require_ssl = %s, clientcert = %s, backend %s", PACKAGE_VERSION,
 	    cfg->ssl ? "on" : "off", cfg->require_ssl ? "on" : "off",
-	    gate.snap->backend_name);
+	    config_clientcert_name(cfg->clientcert), gate.snap->backend_name);
+	/* From here on, logs go where log_destination says. */
+	apply_log_destination(cfg);
 
-	if (event_base_dispatch(gate.base) == 0 ||
-	    event_base_got_break(gate.base))
+	if (event_base_dispatch(gate.base) != -1)
 		rc = 0;
-
-out_signals:
-	listener_close_all();
-	conn_free_all(&gate);
-	if (sigterm != NULL)
-		event_free(sigterm);
-	if (sigint != NULL)
-		event_free(sigint);
 out:
 	listener_close_all();
+	metrics_close();
+	conn_free_all(&gate);
+	for (int i = 0; signals[i] != NULL; i++)
+		event_free(signals[i]);
+	if (drain_timer != NULL)
+		event_free(drain_timer);
 	if (gate.base != NULL)
 		event_base_free(gate.base);
 	snapshot_unref(gate.snap);
 	libevent_global_shutdown();
 	if (rc == 0)
 		log_info("pgsslgate stopped");
+	log_set_target(LOG_TARGET_STDERR);
 	return rc;
 }

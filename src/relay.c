@@ -28,10 +28,13 @@ relay_read(struct bufferevent *src, void *arg)
 	struct evbuffer		*out = bufferevent_get_output(dst);
 	size_t			 n = evbuffer_get_length(in);
 
-	if (up)
+	if (up) {
 		c->bytes_up += n;
-	else
+		metrics.bytes_client_to_backend += n;
+	} else {
 		c->bytes_down += n;
+		metrics.bytes_backend_to_client += n;
+	}
 	evbuffer_add_buffer(out, in);
 	if (evbuffer_get_length(out) >= RELAY_HIGH_WATER) {
 		/* dst is slow: stop reading src until dst drains to half. */
@@ -97,6 +100,10 @@ relay_start(struct conn *c)
 	c->timer = NULL;
 	c->state = CONN_RELAY;
 	c->established = true;
+	if (c->ssl != NULL)
+		metrics.sessions_tls++;
+	else
+		metrics.sessions_plain++;
 	if (c->ssl != NULL) {
 		trust_peer_subject(c->ssl, subject, sizeof(subject));
 		snprintf(tls, sizeof(tls), "%s %s%s%s%s", SSL_get_version(c->ssl),

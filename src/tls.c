@@ -4,9 +4,11 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -14,6 +16,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "tls.h"
 #include "trust.h"
 
@@ -83,8 +86,8 @@ tls_check_key_permissions(const char *path, char *err, size_t errlen)
 		    "by the user running pgsslgate or by root", path);
 		return -1;
 	}
-	if ((st.st_uid == geteuid() && (st.st_mode & (S_IRWXG | S_IRWXO))) ||
-	    (st.st_uid == 0 && (st.st_mode & (S_IWGRP | S_IXGRP | S_IRWXO)))) {
+	if (st.st_uid == 0 ? (st.st_mode & (S_IWGRP | S_IXGRP | S_IRWXO)) :
+	    (st.st_mode & (S_IRWXG | S_IRWXO))) {
 		snprintf(err, errlen, "private key file \"%s\" has group or "
 		    "world access (mode %04o); fix with: chmod 0600 \"%s\" "
 		    "(0640 is allowed when root owns it)", path,
@@ -109,19 +112,70 @@ check_readable(const char *what, const char *path, const char *origin,
 	return 0;
 }
 
+/* The names a verify-full client can use: SANs, or the CN without any. */
+static void
+host_names(X509 *cert, char *buf, size_t len)
+{
+	GENERAL_NAMES	*sans = X509_get_ext_d2i(cert, NID_subject_alt_name,
+			    NULL, NULL);
+	size_t		 n = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; sans != NULL && i < sk_GENERAL_NAME_num(sans); i++) {
+		const GENERAL_NAME	*gn = sk_GENERAL_NAME_value(sans, i);
+		char			 ip[64] = "";
+		const unsigned char	*d;
+
+		if (n >= len)
+			break;
+		if (gn->type == GEN_DNS) {
+			n += (size_t)snprintf(buf + n, len - n, "%sDNS:%.*s",
+			    n ? ", " : "", ASN1_STRING_length(gn->d.dNSName),
+			    (const char *)ASN1_STRING_get0_data(gn->d.dNSName));
+		} else if (gn->type == GEN_IPADD) {
+			d = ASN1_STRING_get0_data(gn->d.iPAddress);
+			if (ASN1_STRING_length(gn->d.iPAddress) == 4)
+				snprintf(ip, sizeof(ip), "%u.%u.%u.%u", d[0],
+				    d[1], d[2], d[3]);
+			else
+				snprintf(ip, sizeof(ip), "(IPv6)");
+			n += (size_t)snprintf(buf + n, len - n, "%sIP:%s",
+			    n ? ", " : "", ip);
+		}
+	}
+	GENERAL_NAMES_free(sans);
+	if (n == 0) {
+		X509_NAME	*name = X509_get_subject_name(cert);
+		int		 i = X509_NAME_get_index_by_NID(name,
+				    NID_commonName, -1);
+		ASN1_STRING	*cn = i >= 0 ? X509_NAME_ENTRY_get_data(
+				    X509_NAME_get_entry(name, i)) : NULL;
+
+		if (cn != NULL)
+			snprintf(buf, len, "CN:%.*s (no subjectAltName)",
+			    ASN1_STRING_length(cn),
+			    (const char *)ASN1_STRING_get0_data(cn));
+		else
+			snprintf(buf, len, "none");
+	}
+}
+
 /*
- * ssl_cert_file must hold the leaf first, then each issuer in turn.  A
- * client that trusts only the root needs every intermediate, in order; a
- * wrong order is the most common chain mistake, so say so at start-up.
+ * ssl_cert_file must hold the leaf first, then each issuer in turn, each
+ * signed by the next.  A client that trusts only the root needs every
+ * intermediate, in order; a wrong order is the most common chain mistake,
+ * so say so at start-up, along with the dates and host names.
  */
 static void
-check_chain(SSL_CTX *ctx, const char *path)
+check_chain(SSL_CTX *ctx, const struct config *cfg, struct trust_info *info)
 {
+	const char	*path = cfg->ssl_cert_file;
 	X509		*leaf = SSL_CTX_get0_certificate(ctx);
 	STACK_OF(X509)	*chain = NULL;
 	X509		*prev = leaf;
-	char		 subj[256], issuer[256], notafter[64] = "";
-	int		 n;
+	char		 subj[256], issuer[256], notafter[64], names[512];
+	time_t		 expires, now = time(NULL);
+	int		 n, misordered = 0;
 
 	if (leaf == NULL)
 		return;
@@ -130,17 +184,30 @@ check_chain(SSL_CTX *ctx, const char *path)
 	for (int i = 0; i < n; i++) {
 		X509	*next = sk_X509_value(chain, i);
 
-		if (X509_check_issued(next, prev) != X509_V_OK) {
-			trust_name(X509_get_subject_name(prev), subj, sizeof(subj));
-			trust_name(X509_get_subject_name(next), issuer,
-			    sizeof(issuer));
-			log_warn("ssl_cert_file \"%s\": certificate %d (%s) is "
-			    "not the issuer of certificate %d (%s); order the "
-			    "file leaf first, then each issuer", path, i + 2,
+		trust_name(X509_get_subject_name(prev), subj, sizeof(subj));
+		trust_name(X509_get_subject_name(next), issuer, sizeof(issuer));
+		if (X509_check_issued(next, prev) != X509_V_OK &&
+		    ++misordered)
+			log_warn("ssl_cert_file \"%s\": certificate %d (\"%s\") "
+			    "is not the issuer of certificate %d (\"%s\"); "
+			    "order the file leaf first, then each issuer",
+			    path, i + 2, issuer, i + 1, subj);
+		else if (X509_verify(prev, X509_get0_pubkey(next)) != 1 &&
+		    ++misordered)
+			log_warn("ssl_cert_file \"%s\": certificate %d "
+			    "(\"%s\") has the name of the issuer of certificate "
+			    "%d (\"%s\") but did not sign it; is an old "
+			    "intermediate left in the file?", path, i + 2,
 			    issuer, i + 1, subj);
-		}
+		ERR_clear_error();
+		if (X509_cmp_current_time(X509_get0_notAfter(next)) < 0)
+			log_warn("ssl_cert_file \"%s\": intermediate "
+			    "certificate \"%s\" has expired", path, issuer);
 		prev = next;
 	}
+	if (n > 0 && misordered == 0)
+		log_info("ssl_cert_file \"%s\": %d certificates in order, leaf "
+		    "first, each signed by the next", path, n + 1);
 	if (n == 0 && X509_check_issued(leaf, leaf) != X509_V_OK)
 		log_info("ssl_cert_file \"%s\" holds no intermediate "
 		    "certificates; clients must have the issuer of the leaf "
@@ -149,13 +216,42 @@ check_chain(SSL_CTX *ctx, const char *path)
 	trust_name(X509_get_subject_name(leaf), subj, sizeof(subj));
 	trust_name(X509_get_issuer_name(leaf), issuer, sizeof(issuer));
 	trust_time_text(X509_get0_notAfter(leaf), notafter, sizeof(notafter));
+	host_names(leaf, names, sizeof(names));
 	log_info("serving certificate \"%s\" issued by \"%s\", valid until "
-	    "%s, with %d intermediate certificate%s", subj, issuer, notafter,
-	    n, n == 1 ? "" : "s");
-	if (X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0)
+	    "%s, for %s, with %d intermediate certificate%s", subj, issuer,
+	    notafter, names, n, n == 1 ? "" : "s");
+	expires = trust_time_t(X509_get0_notAfter(leaf));
+	info->cert_not_after = expires;
+	if (expires <= now)
 		log_warn("ssl_cert_file \"%s\": the certificate expired on %s; "
 		    "clients that verify it will refuse to connect", path,
 		    notafter);
+	else if (X509_cmp_current_time(X509_get0_notBefore(leaf)) > 0)
+		log_warn("ssl_cert_file \"%s\": the certificate is not valid "
+		    "yet (check the clock)", path);
+	else if (cfg->ssl_cert_expiry_warning > 0 &&
+	    expires - now < cfg->ssl_cert_expiry_warning)
+		log_warn("ssl_cert_file \"%s\": the certificate expires in %lld "
+		    "days, on %s (ssl_cert_expiry_warning = %d days)", path,
+		    (long long)((expires - now) / 86400), notafter,
+		    cfg->ssl_cert_expiry_warning / 86400);
+}
+
+/* The key belongs to another certificate: say which one it was tried on. */
+static void
+key_mismatch(SSL_CTX *ctx, const struct config *cfg, char *err, size_t errlen)
+{
+	X509	*leaf = SSL_CTX_get0_certificate(ctx);
+	char	 subj[256] = "?";
+
+	ERR_clear_error();
+	if (leaf != NULL)
+		trust_name(X509_get_subject_name(leaf), subj, sizeof(subj));
+	snprintf(err, errlen, "private key file \"%s\" does not match "
+	    "certificate file \"%s\", whose first certificate is \"%s\": "
+	    "the file must start with the server's own certificate, then its "
+	    "intermediates, and the key must be that certificate's",
+	    cfg->ssl_key_file, cfg->ssl_cert_file, subj);
 }
 
 static int
@@ -169,7 +265,8 @@ proto_version(int v)
 }
 
 SSL_CTX *
-tls_server_ctx_new(const struct config *cfg, char *err, size_t errlen)
+tls_server_ctx_new(const struct config *cfg, struct trust_info *info,
+    char *err, size_t errlen)
 {
 	const char	*cert = cfg->ssl_cert_file, *key = cfg->ssl_key_file;
 	SSL_CTX		*ctx;
@@ -197,7 +294,8 @@ tls_server_ctx_new(const struct config *cfg, char *err, size_t errlen)
 	 * surface with no use here.
 	 */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET);
+	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET |
+	    SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_dh_auto(ctx, 1);
@@ -209,18 +307,22 @@ tls_server_ctx_new(const struct config *cfg, char *err, size_t errlen)
 		goto fail;
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+		if (ERR_GET_REASON(ERR_peek_last_error()) ==
+		    X509_R_KEY_VALUES_MISMATCH) {
+			key_mismatch(ctx, cfg, err, errlen);
+			goto fail;
+		}
 		fail_ssl(err, errlen, "could not load private key file \"%s\" "
 		    "(%s; it must be an unencrypted PEM key)", key,
 		    config_origin(cfg, CONFIG_SSL_KEY_FILE));
 		goto fail;
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {
-		ERR_clear_error();
-		snprintf(err, errlen, "private key file \"%s\" does not match "
-		    "certificate file \"%s\": the key belongs to another "
-		    "certificate", key, cert);
+		key_mismatch(ctx, cfg, err, errlen);
 		goto fail;
 	}
+	log_info("private key file \"%s\": not readable by others, matches "
+	    "the certificate", key);
 	if (SSL_CTX_set_cipher_list(ctx, cfg->ssl_ciphers) != 1) {
 		fail_ssl(err, errlen, "ssl_ciphers \"%s\" (%s) selects no "
 		    "usable cipher", cfg->ssl_ciphers,
@@ -233,9 +335,9 @@ tls_server_ctx_new(const struct config *cfg, char *err, size_t errlen)
 		    config_origin(cfg, CONFIG_SSL_ECDH_CURVE));
 		goto fail;
 	}
-	if (trust_configure(ctx, cfg, err, errlen) != 0)
+	if (trust_configure(ctx, cfg, info, err, errlen) != 0)
 		goto fail;
-	check_chain(ctx, cert);
+	check_chain(ctx, cfg, info);
 	return ctx;
 fail:
 	SSL_CTX_free(ctx);
@@ -244,39 +346,44 @@ fail:
 
 /* Common failures, in the words an operator needs. */
 static const struct {
-	const char	*needle;
-	const char	*hint;
+	const char		*needle;
+	enum metrics_handshake	 kind;
+	const char		*hint;
 } tls_hints[] = {
-	{ "wrong version number", "the client did not start a TLS "
+	{ "certificate verify failed", METRICS_HS_CLIENT_CERT, NULL },
+	{ "wrong version number", METRICS_HS_NOT_TLS, "the client did not start a TLS "
 	    "handshake after its SSLRequest" },
-	{ "http request", "the client sent HTTP, not the PostgreSQL protocol" },
-	{ "unsupported protocol", "the client's TLS versions are outside "
+	{ "http request", METRICS_HS_NOT_TLS, "the client sent HTTP, not the PostgreSQL protocol" },
+	{ "unsupported protocol", METRICS_HS_VERSION, "the client's TLS versions are outside "
 	    "ssl_min_protocol_version..ssl_max_protocol_version" },
-	{ "no shared cipher", "the client offers no cipher allowed by "
+	{ "no shared cipher", METRICS_HS_CIPHER, "the client offers no cipher allowed by "
 	    "ssl_ciphers" },
-	{ "no suitable key share", "the client offers no group allowed by "
+	{ "no suitable key share", METRICS_HS_CIPHER, "the client offers no group allowed by "
 	    "ssl_ecdh_curve" },
-	{ "unknown ca", "the client does not trust the certificate's issuer: "
+	{ "unknown ca", METRICS_HS_SERVER_CERT, "the client does not trust the certificate's issuer: "
 	    "check the client's sslrootcert, and that ssl_cert_file holds "
 	    "the leaf followed by every intermediate" },
-	{ "certificate unknown", "the client rejected the server certificate "
+	{ "certificate unknown", METRICS_HS_SERVER_CERT, "the client rejected the server certificate "
 	    "(its sslrootcert does not lead to it, or the name does not match)" },
-	{ "bad certificate", "the client rejected the server certificate" },
-	{ "certificate expired", "the client says the server certificate has "
+	{ "bad certificate", METRICS_HS_SERVER_CERT, "the client rejected the server certificate" },
+	{ "certificate expired", METRICS_HS_SERVER_CERT, "the client says the server certificate has "
 	    "expired" },
-	{ "peer did not return a certificate", "the client did not send a "
+	{ "peer did not return a certificate", METRICS_HS_NO_CLIENT_CERT,
+	    "the client did not send a "
 	    "certificate, and clientcert requires one (libpq: sslcert and "
 	    "sslkey)" },
-	{ "unexpected eof", "the client closed the connection during the "
+	{ "unexpected eof", METRICS_HS_EOF, "the client closed the connection during the "
 	    "handshake" },
 };
 
-void
+enum metrics_handshake
 tls_describe_errors(const unsigned long *errs, size_t nerrs, char *buf,
     size_t len)
 {
-	const char	*hint = NULL;
-	size_t		 n;
+	enum metrics_handshake	 kind = METRICS_HS_OTHER;
+	const char		*hint = NULL;
+	bool			 found = false;
+	size_t			 n;
 
 	buf[0] = '\0';
 	for (size_t i = 0; i < nerrs; i++) {
@@ -290,15 +397,21 @@ tls_describe_errors(const unsigned long *errs, size_t nerrs, char *buf,
 		snprintf(buf + n, len - n, "%s%s", n ? "; " : "", reason);
 	}
 	drain_errors(buf, len);
-	for (size_t i = 0; hint == NULL &&
-	    i < sizeof(tls_hints) / sizeof(tls_hints[0]); i++)
-		if (strstr(buf, tls_hints[i].needle) != NULL)
+	for (size_t i = 0; !found &&
+	    i < sizeof(tls_hints) / sizeof(tls_hints[0]); i++) {
+		if (strstr(buf, tls_hints[i].needle) != NULL) {
 			hint = tls_hints[i].hint;
+			kind = tls_hints[i].kind;
+			found = true;
+		}
+	}
 	n = strlen(buf);
-	if (n == 0)
+	if (n == 0) {
 		snprintf(buf, len, "the client closed the connection during "
 		    "the handshake (often because it rejected the server "
 		    "certificate)");
-	else if (hint != NULL)
+		kind = METRICS_HS_EOF;
+	} else if (hint != NULL)
 		snprintf(buf + n, len - n, " (%s)", hint);
+	return kind;
 }

@@ -10,10 +10,17 @@
 
 #include <openssl/ssl.h>
 
-struct config;
+#include "metrics.h"
 
-/* The server context, or NULL with err set.  Warnings are logged. */
-SSL_CTX *tls_server_ctx_new(const struct config *, char *err, size_t errlen);
+struct config;
+struct trust_info;
+
+/*
+ * The server context, or NULL with err set.  Warnings are logged; info
+ * gets the certificate's and CRLs' dates.
+ */
+SSL_CTX *tls_server_ctx_new(const struct config *, struct trust_info *info,
+    char *err, size_t errlen);
 
 /* Refuse key files others can read, as PostgreSQL does. */
 int tls_check_key_permissions(const char *path, char *err, size_t errlen);
@@ -21,9 +28,9 @@ int tls_check_key_permissions(const char *path, char *err, size_t errlen);
 /*
  * Describe a failed handshake: every queued OpenSSL error (from the
  * bufferevent's own queue, first, then the thread's), plus a hint for the
- * common causes.  errs may be NULL.
+ * common causes.  errs may be NULL.  Returns the kind of failure.
  */
-void tls_describe_errors(const unsigned long *errs, size_t nerrs, char *buf,
+enum metrics_handshake tls_describe_errors(const unsigned long *errs, size_t nerrs, char *buf,
     size_t len);
 
 #endif

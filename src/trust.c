@@ -55,6 +55,16 @@ trust_time_text(const ASN1_TIME *t, char *buf, size_t len)
 	BIO_free(bio);
 }
 
+time_t
+trust_time_t(const ASN1_TIME *t)
+{
+	struct tm	tm;
+
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+		return 0;
+	return timegm(&tm);
+}
+
 static void
 serial_text(const X509 *cert, char *buf, size_t len)
 {
@@ -216,7 +226,7 @@ load_dir_crls(const char *dir, STACK_OF(X509_CRL) *crls)
  * their own certificate.
  */
 static void
-log_trust(X509_STORE *store, const struct config *cfg)
+log_trust(X509_STORE *store, const struct config *cfg, struct trust_info *info)
 {
 	STACK_OF(X509_OBJECT)	*objs = X509_STORE_get0_objects(store);
 	STACK_OF(X509_CRL)	*crls = sk_X509_CRL_new_null();
@@ -268,6 +278,12 @@ log_trust(X509_STORE *store, const struct config *cfg)
 
 		trust_name(X509_CRL_get_issuer(crl), name, sizeof(name));
 		trust_time_text(next, when, sizeof(when));
+		if (info->ncrls < TRUST_MAX_CRLS) {
+			snprintf(info->crls[info->ncrls].issuer,
+			    sizeof(info->crls[0].issuer), "%s", name);
+			info->crls[info->ncrls++].next_update =
+			    trust_time_t(next);
+		}
 		for (int i = 0; i < sk_X509_num(cas); i++)
 			if (X509_NAME_cmp(X509_CRL_get_issuer(crl),
 			    X509_get_subject_name(sk_X509_value(cas, i))) == 0)
@@ -301,8 +317,8 @@ out:
 }
 
 int
-trust_configure(SSL_CTX *ctx, const struct config *cfg, char *err,
-    size_t errlen)
+trust_configure(SSL_CTX *ctx, const struct config *cfg,
+    struct trust_info *info, char *err, size_t errlen)
 {
 	X509_STORE		*store = SSL_CTX_get_cert_store(ctx);
 	STACK_OF(X509_NAME)	*names;
@@ -364,6 +380,6 @@ trust_configure(SSL_CTX *ctx, const struct config *cfg, char *err,
 	if (cfg->clientcert != CONFIG_CLIENTCERT_OFF)
 		mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
 	SSL_CTX_set_verify(ctx, mode, verify_cb);
-	log_trust(store, cfg);
+	log_trust(store, cfg, info);
 	return 0;
 }

@@ -10,11 +10,25 @@
 
 #include <openssl/ssl.h>
 
+#include <time.h>
+
 struct config;
 
+/* What the metrics report about the trust in force: CRL freshness. */
+#define TRUST_MAX_CRLS	16
+
+struct trust_info {
+	time_t	cert_not_after;		/* the serving certificate's */
+	int	ncrls;
+	struct {
+		char	issuer[256];
+		time_t	next_update;	/* 0 when the CRL has none */
+	} crls[TRUST_MAX_CRLS];
+};
+
 /* Request and verify client certificates on ctx as cfg says. */
-int trust_configure(SSL_CTX *, const struct config *, char *err,
-    size_t errlen);
+int trust_configure(SSL_CTX *, const struct config *, struct trust_info *,
+    char *err, size_t errlen);
 
 /*
  * Where the verify callback writes why a client certificate was refused:
@@ -34,7 +48,8 @@ int trust_peer_common_name(SSL *, char *buf, size_t len);
 /* An X509_NAME in RFC 2253 form ("CN=alice,O=Example"). */
 void trust_name(const X509_NAME *, char *buf, size_t len);
 
-/* An ASN1_TIME as "Nov 23 16:59:58 2027 GMT". */
+/* An ASN1_TIME as "Nov 23 16:59:58 2027 GMT", or as a time_t (0: none). */
 void trust_time_text(const ASN1_TIME *, char *buf, size_t len);
+time_t trust_time_t(const ASN1_TIME *);
 
 #endif

@@ -1121,6 +1121,146 @@ test_crl_without_ssl_ca_file_is_a_config_error(void **state)
 	assert_int_equal(config_validate(cfg, err, ERRLEN), 0);
 }
 
+/* ------------------------------------------------------------------ */
+/* Live operations                                                      */
+/* ------------------------------------------------------------------ */
+
+static void
+test_operations_keys_have_documented_defaults(void **state)
+{
+	struct config	*cfg = *state;
+
+	assert_int_equal(cfg->shutdown_timeout, 30);
+	assert_int_equal(cfg->backend_connect_timeout, 10000);
+	assert_int_equal(cfg->tcp_keepalives_idle, 0);
+	assert_int_equal(cfg->tcp_keepalives_interval, 0);
+	assert_int_equal(cfg->tcp_keepalives_count, 0);
+	assert_int_equal(cfg->ssl_cert_expiry_warning, 30 * 86400);
+	assert_int_equal(cfg->log_destination, CONFIG_LOG_STDERR);
+	assert_string_equal(cfg->metrics_listen, "");
+}
+
+static void
+test_times_in_seconds_take_units_up_to_days(void **state)
+{
+	struct config	*cfg = *state;
+	char		 err[ERRLEN];
+
+	assert_int_equal(parse(cfg, "ssl_cert_expiry_warning = 14d\n"
+	    "shutdown_timeout = 2min\ntcp_keepalives_idle = 1h\n"
+	    "tcp_keepalives_interval = 15\n", "t.conf", err), 0);
+	assert_int_equal(cfg->ssl_cert_expiry_warning, 14 * 86400);
+	assert_int_equal(cfg->shutdown_timeout, 120);
+	assert_int_equal(cfg->tcp_keepalives_idle, 3600);
+	assert_int_equal(cfg->tcp_keepalives_interval, 15);
+	assert_int_equal(parse(cfg, "shutdown_timeout = 0\n", "t.conf", err),
+	    0);
+	assert_int_equal(cfg->shutdown_timeout, 0);
+}
+
+static void
+test_seconds_setting_refuses_a_fraction_of_a_second(void **state)
+{
+	struct config	*cfg = *state;
+	char		 err[ERRLEN];
+
+	assert_rejected(cfg, "shutdown_timeout = 1500ms\n", err);
+	assert_err_has(err, "\"shutdown_timeout\"");
+	assert_rejected(cfg, "ssl_cert_expiry_warning = 3651d\n", err);
+	assert_err_has(err, "3650d");
+	assert_rejected(cfg, "tcp_keepalives_count = 128\n", err);
+	assert_err_has(err, "127");
+}
+
+static void
+test_backend_connect_timeout_takes_milliseconds(void **state)
+{
+	struct config	*cfg = *state;
+	char		 err[ERRLEN];
+
+	assert_int_equal(parse(cfg, "backend_connect_timeout = 250ms\n",
+	    "t.conf", err), 0);
+	assert_int_equal(cfg->backend_connect_timeout, 250);
+	assert_rejected(cfg, "backend_connect_timeout = 50ms\n", err);
+	assert_err_has(err, "100ms to 600s");
+}
+
+static void
+test_log_destination_is_stderr_or_syslog(void **state)
+{
+	struct config	*cfg = *state;
+	char		 err[ERRLEN];
+
+	assert_int_equal(parse(cfg, "log_destination = syslog\n", "t.conf",
+	    err), 0);
+	assert_int_equal(cfg->log_destination, CONFIG_LOG_SYSLOG);
+	assert_rejected(cfg, "log_destination = csvlog\n", err);
+	assert_err_has(err, "stderr, syslog");
+	assert_int_equal(cfg->log_destination, CONFIG_LOG_SYSLOG);
+}
+
+static void
+test_metrics_listen_must_be_host_and_port(void **state)
+{
+	static const char *const bad[] = {
+		"metrics_listen = localhost\n",
+		"metrics_listen = ':9187'\n",
+		"metrics_listen = 'localhost:'\n",
+		"metrics_listen = 'localhost:0'\n",
+		"metrics_listen = 'localhost:65536'\n",
+		"metrics_listen = '[::1:9187'\n",
+	};
+	struct config	*cfg = *state;
+	char		 err[ERRLEN];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(parse(cfg, bad[i], "t.conf", err), 0);
+		if (config_validate(cfg, err, ERRLEN) != -1)
+			fail_msg("accepted: %s", bad[i]);
+		assert_err_has(err, "t.conf:1");
+		assert_err_has(err, "host:port");
+	}
+	assert_int_equal(parse(cfg, "metrics_listen = '[::1]:9187'\n",
+	    "t.conf", err), 0);
+	assert_int_equal(config_validate(cfg, err, ERRLEN), 0);
+}
+
+static void
+test_split_hostport_handles_ipv4_names_and_bracketed_ipv6(void **state)
+{
+	char	host[64];
+	int	port;
+
+	(void)state;
+	assert_int_equal(config_split_hostport("127.0.0.1:9187", host,
+	    sizeof(host), &port), 0);
+	assert_string_equal(host, "127.0.0.1");
+	assert_int_equal(port, 9187);
+	assert_int_equal(config_split_hostport("[::1]:1", host, sizeof(host),
+	    &port), 0);
+	assert_string_equal(host, "::1");
+	assert_int_equal(port, 1);
+	assert_int_equal(config_split_hostport("metrics.example:80x", host,
+	    sizeof(host), &port), -1);
+	assert_int_equal(config_split_hostport("averyveryverylonghostname"
+	    "thatdoesnotfitintosixtyfourbyteswhatsoeverreally.example:80",
+	    host, sizeof(host), &port), -1);
+}
+
+static void
+test_parameter_names_are_case_insensitive_as_in_postgresql(void **state)
+{
+	struct config	*cfg = *state;
+	char		 err[ERRLEN];
+
+	assert_int_equal(parse(cfg, "Require_SSL = on\nPORT = 7001\n",
+	    "t.conf", err), 0);
+	assert_true(cfg->require_ssl);
+	assert_int_equal(cfg->port, 7001);
+	assert_int_equal(set_opt(cfg, "SSL=off", err), 0);
+	assert_false(cfg->ssl);
+}
+
 int
 main(void)
 {
@@ -1184,6 +1324,14 @@ main(void)
 		TEST(test_clientcert_without_ssl_ca_file_is_a_config_error),
 		TEST(test_clientcert_with_ssl_off_is_a_config_error),
 		TEST(test_crl_without_ssl_ca_file_is_a_config_error),
+		TEST(test_parameter_names_are_case_insensitive_as_in_postgresql),
+		TEST(test_operations_keys_have_documented_defaults),
+		TEST(test_times_in_seconds_take_units_up_to_days),
+		TEST(test_seconds_setting_refuses_a_fraction_of_a_second),
+		TEST(test_backend_connect_timeout_takes_milliseconds),
+		TEST(test_log_destination_is_stderr_or_syslog),
+		TEST(test_metrics_listen_must_be_host_and_port),
+		TEST(test_split_hostport_handles_ipv4_names_and_bracketed_ipv6),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,191 @@
+/*
+ * metrics: the counters, and a tiny HTTP endpoint (libevent's evhttp) that
+ * serves them as Prometheus text.  Counting is a plain increment on the hot
+ * path; rendering happens only when scraped.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+
+#include "client.h"
+#include "config.h"
+#include "gate.h"
+#include "log.h"
+#include "metrics.h"
+
+struct metrics	metrics;
+
+static struct evhttp	*metrics_http;
+
+static const char *const refusal_names[METRICS_REFUSED_NREASONS] = {
+	[METRICS_REFUSED_NO_SSL] = "ssl_required",
+	[METRICS_REFUSED_CERT_USER] = "certificate_user_mismatch",
+	[METRICS_REFUSED_TOO_MANY] = "too_many_connections",
+	[METRICS_REFUSED_PROTOCOL] = "protocol_violation",
+	[METRICS_REFUSED_INJECTION] = "unencrypted_data_after_ssl_request",
+	[METRICS_REFUSED_BACKEND] = "backend_unreachable",
+	[METRICS_REFUSED_TIMEOUT] = "authentication_timeout",
+};
+
+static const char *const handshake_names[METRICS_HS_NREASONS] = {
+	[METRICS_HS_CLIENT_CERT] = "client_certificate_rejected",
+	[METRICS_HS_NO_CLIENT_CERT] = "client_certificate_missing",
+	[METRICS_HS_SERVER_CERT] = "server_certificate_rejected",
+	[METRICS_HS_VERSION] = "protocol_version",
+	[METRICS_HS_CIPHER] = "no_shared_cipher",
+	[METRICS_HS_NOT_TLS] = "not_tls",
+	[METRICS_HS_EOF] = "client_closed",
+	[METRICS_HS_OTHER] = "other",
+};
+
+static void
+family(struct evbuffer *out, const char *name, const char *type,
+    const char *help)
+{
+	evbuffer_add_printf(out, "# HELP pgsslgate_%s %s\n# TYPE pgsslgate_%s "
+	    "%s\n", name, help, name, type);
+}
+
+/* Label values are certificate names: escape what the format requires. */
+static void
+label_value(struct evbuffer *out, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '\\' || *s == '"')
+			evbuffer_add_printf(out, "\\%c", *s);
+		else if (*s == '\n')
+			evbuffer_add(out, "\\n", 2);
+		else
+			evbuffer_add(out, s, 1);
+	}
+}
+
+void
+metrics_render(const struct gate *gate, struct evbuffer *out)
+{
+	const struct snapshot	*snap = gate->snap;
+	time_t			 now = time(NULL);
+
+	family(out, "connections_accepted_total", "counter",
+	    "Client connections accepted.");
+	evbuffer_add_printf(out, "pgsslgate_connections_accepted_total %llu\n",
+	    (unsigned long long)metrics.accepted);
+	family(out, "connections_active", "gauge",
+	    "Client connections open now, in any state.");
+	evbuffer_add_printf(out, "pgsslgate_connections_active %u\n",
+	    gate->nconns);
+	family(out, "sessions_total", "counter",
+	    "Sessions set up with the backend, by transport.");
+	evbuffer_add_printf(out, "pgsslgate_sessions_total{transport=\"tls\"} "
+	    "%llu\npgsslgate_sessions_total{transport=\"plain\"} %llu\n",
+	    (unsigned long long)metrics.sessions_tls,
+	    (unsigned long long)metrics.sessions_plain);
+	family(out, "cancel_requests_total", "counter",
+	    "Cancel requests forwarded to the backend.");
+	evbuffer_add_printf(out, "pgsslgate_cancel_requests_total %llu\n",
+	    (unsigned long long)metrics.cancels);
+	family(out, "refused_total", "counter",
+	    "Clients refused, by reason.");
+	for (int i = 0; i < METRICS_REFUSED_NREASONS; i++)
+		evbuffer_add_printf(out, "pgsslgate_refused_total{reason=\"%s\"} "
+		    "%llu\n", refusal_names[i],
+		    (unsigned long long)metrics.refused[i]);
+	family(out, "tls_handshake_failures_total", "counter",
+	    "Failed TLS handshakes with clients, by reason.");
+	for (int i = 0; i < METRICS_HS_NREASONS; i++)
+		evbuffer_add_printf(out, "pgsslgate_tls_handshake_failures_total"
+		    "{reason=\"%s\"} %llu\n", handshake_names[i],
+		    (unsigned long long)metrics.handshake_failures[i]);
+	family(out, "bytes_relayed_total", "counter",
+	    "Bytes relayed after the startup phase, by direction.");
+	evbuffer_add_printf(out, "pgsslgate_bytes_relayed_total{direction="
+	    "\"client_to_backend\"} %llu\npgsslgate_bytes_relayed_total{"
+	    "direction=\"backend_to_client\"} %llu\n",
+	    (unsigned long long)metrics.bytes_client_to_backend,
+	    (unsigned long long)metrics.bytes_backend_to_client);
+	family(out, "reloads_total", "counter",
+	    "Configuration reloads (SIGHUP), by result.");
+	evbuffer_add_printf(out, "pgsslgate_reloads_total{result=\"ok\"} %llu\n"
+	    "pgsslgate_reloads_total{result=\"failed\"} %llu\n",
+	    (unsigned long long)metrics.reloads_ok,
+	    (unsigned long long)metrics.reloads_failed);
+	if (snap->tls != NULL && snap->trust.cert_not_after != 0) {
+		family(out, "certificate_expiry_seconds", "gauge",
+		    "Seconds until the serving certificate expires.");
+		evbuffer_add_printf(out, "pgsslgate_certificate_expiry_seconds "
+		    "%lld\n", (long long)(snap->trust.cert_not_after - now));
+	}
+	if (snap->trust.ncrls > 0)
+		family(out, "crl_next_update_seconds", "gauge",
+		    "Seconds until each CRL's nextUpdate (negative: stale).");
+	for (int i = 0; i < snap->trust.ncrls; i++) {
+		if (snap->trust.crls[i].next_update == 0)
+			continue;
+		evbuffer_add_printf(out,
+		    "pgsslgate_crl_next_update_seconds{issuer=\"");
+		label_value(out, snap->trust.crls[i].issuer);
+		evbuffer_add_printf(out, "\"} %lld\n",
+		    (long long)(snap->trust.crls[i].next_update - now));
+	}
+}
+
+static void
+serve(struct evhttp_request *req, void *arg)
+{
+	struct evbuffer	*body;
+
+	if (strcmp(evhttp_request_get_uri(req), "/metrics") != 0 ||
+	    evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+		evhttp_send_error(req, HTTP_NOTFOUND, "try GET /metrics");
+		return;
+	}
+	if ((body = evbuffer_new()) == NULL) {
+		evhttp_send_error(req, HTTP_INTERNAL, "out of memory");
+		return;
+	}
+	metrics_render(arg, body);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	evhttp_send_reply(req, HTTP_OK, "OK", body);
+	evbuffer_free(body);
+}
+
+int
+metrics_listen(struct gate *gate, const char *hostport, char *err,
+    size_t errlen)
+{
+	char	host[256];
+	int	port;
+
+	if (config_split_hostport(hostport, host, sizeof(host), &port) != 0) {
+		snprintf(err, errlen, "metrics_listen \"%s\": expected "
+		    "host:port", hostport);
+		return -1;
+	}
+	if ((metrics_http = evhttp_new(gate->base)) == NULL) {
+		snprintf(err, errlen, "metrics_listen: out of memory");
+		return -1;
+	}
+	evhttp_set_allowed_methods(metrics_http, EVHTTP_REQ_GET);
+	evhttp_set_gencb(metrics_http, serve, gate);
+	if (evhttp_bind_socket(metrics_http, host, (ev_uint16_t)port) != 0) {
+		snprintf(err, errlen, "metrics_listen: could not bind to %s "
+		    "port %d: %s", host, port, strerror(errno));
+		metrics_close();
+		return -1;
+	}
+	log_info("serving metrics on http://%s:%d/metrics", host, port);
+	return 0;
+}
+
+void
+metrics_close(void)
+{
+	if (metrics_http != NULL)
+		evhttp_free(metrics_http);
+	metrics_http = NULL;
+}

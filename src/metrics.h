@@ -1,0 +1,63 @@
+/*
+ * metrics: counters of what the proxy did, served in Prometheus' text
+ * format over HTTP when metrics_listen is set.
+ */
+#ifndef METRICS_H
+#define METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct evbuffer;
+struct gate;
+
+/* Why a client was refused with an ErrorResponse or closed. */
+enum metrics_refusal {
+	METRICS_REFUSED_NO_SSL,		/* plaintext under require_ssl */
+	METRICS_REFUSED_CERT_USER,	/* verify-full: CN is not the user */
+	METRICS_REFUSED_TOO_MANY,	/* max_connections */
+	METRICS_REFUSED_PROTOCOL,	/* malformed or repeated packets */
+	METRICS_REFUSED_INJECTION,	/* bytes after SSLRequest */
+	METRICS_REFUSED_BACKEND,	/* backend unreachable */
+	METRICS_REFUSED_TIMEOUT,	/* authentication_timeout */
+	METRICS_REFUSED_NREASONS
+};
+
+/* Why a TLS handshake failed. */
+enum metrics_handshake {
+	METRICS_HS_CLIENT_CERT,		/* client certificate did not verify */
+	METRICS_HS_NO_CLIENT_CERT,	/* clientcert wants one; none sent */
+	METRICS_HS_SERVER_CERT,		/* client rejected ours */
+	METRICS_HS_VERSION,		/* no common protocol version */
+	METRICS_HS_CIPHER,		/* no common cipher or group */
+	METRICS_HS_NOT_TLS,		/* not a TLS ClientHello */
+	METRICS_HS_EOF,			/* client went away */
+	METRICS_HS_OTHER,
+	METRICS_HS_NREASONS
+};
+
+struct metrics {
+	uint64_t	accepted;
+	uint64_t	sessions_tls;
+	uint64_t	sessions_plain;
+	uint64_t	cancels;
+	uint64_t	refused[METRICS_REFUSED_NREASONS];
+	uint64_t	handshake_failures[METRICS_HS_NREASONS];
+	uint64_t	bytes_client_to_backend;
+	uint64_t	bytes_backend_to_client;
+	uint64_t	reloads_ok;
+	uint64_t	reloads_failed;
+};
+
+extern struct metrics metrics;
+
+/* Serve GET /metrics on "host:port". */
+int metrics_listen(struct gate *, const char *hostport, char *err,
+    size_t errlen);
+void metrics_close(void);
+
+/* The exposition text, as served. */
+void metrics_render(const struct gate *, struct evbuffer *);
+
+#endif
