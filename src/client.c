@@ -29,6 +29,8 @@
 
 static void client_startup_read(struct bufferevent *, void *);
 static void client_startup_event(struct bufferevent *, short, void *);
+static void client_first_byte(evutil_socket_t, short, void *);
+static void start_tls(struct conn *);
 
 static const char *
 state_name(enum conn_state state)
@@ -37,6 +39,10 @@ state_name(enum conn_state state)
 	case CONN_WAIT_STARTUP:		return "waiting for the startup packet";
 	case CONN_TLS_HANDSHAKE:	return "in the TLS handshake";
 	case CONN_WAIT_BACKEND:		return "connecting to the backend";
+	case CONN_BACKEND_SSL:		return "negotiating SSL with the backend";
+	case CONN_BACKEND_TLS:		return "in the TLS handshake with the "
+					    "backend";
+	case CONN_BACKEND_PROBE:	return "waiting for the backend's answer";
 	case CONN_CANCEL:		return "forwarding a cancel request";
 	case CONN_RELAY:		return "in session";
 	case CONN_CLOSING:		return "closing";
@@ -52,7 +58,8 @@ conn_timeout(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (c->state == CONN_WAIT_BACKEND && !c->cancel) {
+	if (c->state >= CONN_WAIT_BACKEND && c->state <= CONN_BACKEND_PROBE &&
+	    !c->cancel) {
 		snprintf(msg, sizeof(msg), "could not connect to backend %s: "
 		    "timed out after authentication_timeout",
 		    c->snap->backend_name);
@@ -129,6 +136,18 @@ conn_accept(struct gate *gate, int fd, const struct sockaddr *sa, int salen)
 	evtimer_add(c->timer, &tv);
 	bufferevent_setcb(c->client, client_startup_read, NULL,
 	    client_startup_event, c);
+	if (snap->cfg->ssl && snap->cfg->ssl_direct) {
+		/* Peek at the first byte before anything reads it. */
+		c->first_byte = event_new(gate->base, fd, EV_READ,
+		    client_first_byte, c);
+		if (c->first_byte == NULL || event_add(c->first_byte,
+		    NULL) != 0) {
+			log_error("out of memory setting up connection from "
+			    "host=%s", c->host);
+			conn_free(c);
+		}
+		return;
+	}
 	bufferevent_enable(c->client, EV_READ);
 }
 
@@ -181,6 +200,44 @@ start_tls(struct conn *c)
 	bufferevent_setcb(bev, client_startup_read, NULL, client_startup_event,
 	    c);
 	bufferevent_enable(bev, EV_READ);
+}
+
+/*
+ * ssl_direct: PostgreSQL 17 clients with sslnegotiation=direct start the
+ * TLS handshake at once.  The first byte tells: a ClientHello record
+ * (0x16) goes straight to TLS; anything else is the plaintext protocol.
+ * MSG_PEEK leaves the bytes for whichever reads them.
+ */
+static void
+client_first_byte(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+	uint8_t		 byte;
+	ssize_t		 n;
+
+	(void)what;
+	n = recv(fd, &byte, 1, MSG_PEEK);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+		event_add(c->first_byte, NULL);
+		return;
+	}
+	event_free(c->first_byte);
+	c->first_byte = NULL;
+	if (n == 1 && byte == PGPROTO_TLS_HANDSHAKE_BYTE) {
+		c->direct_tls = true;
+		c->policy.ssl_requested = true;
+		c->policy.tls_active = true;
+		start_tls(c);
+		return;
+	}
+	if (n <= 0) {
+		if (c->snap->cfg->log_connections)
+			log_info("connection from host=%s port=%s closed before "
+			    "a startup packet", c->host, c->port);
+		conn_free(c);
+		return;
+	}
+	bufferevent_enable(c->client, EV_READ);
 }
 
 static void
@@ -353,6 +410,17 @@ client_startup_read(struct bufferevent *bev, void *arg)
 	}
 }
 
+static bool
+alpn_postgresql(SSL *ssl)
+{
+	const unsigned char	*proto;
+	unsigned int		 len;
+
+	SSL_get0_alpn_selected(ssl, &proto, &len);
+	return len == sizeof(PGPROTO_ALPN) - 1 &&
+	    memcmp(proto, PGPROTO_ALPN, len) == 0;
+}
+
 static void
 client_startup_event(struct bufferevent *bev, short what, void *arg)
 {
@@ -367,6 +435,13 @@ client_startup_event(struct bufferevent *bev, short what, void *arg)
 		    c->host, c->port, SSL_get_version(c->ssl),
 		    SSL_get_cipher_name(c->ssl));
 		c->state = CONN_WAIT_STARTUP;
+		if (c->direct_tls && !alpn_postgresql(c->ssl)) {
+			/* PostgreSQL 17: direct SSL only with ALPN. */
+			conn_refuse(c, METRICS_REFUSED_PROTOCOL, "08P01",
+			    "received direct SSL connection request without "
+			    "ALPN protocol negotiation extension", NULL);
+			return;
+		}
 		client_startup_read(bev, c);
 		return;
 	}
@@ -462,6 +537,7 @@ conn_close_after_flush(struct conn *c, struct bufferevent *survivor)
 	if (c->backend != NULL && c->backend != survivor) {
 		bufferevent_free(c->backend);
 		c->backend = NULL;
+		c->backend_ssl = NULL;
 	}
 	if (c->client != NULL && c->client != survivor)
 		free_client_side(c);
@@ -512,6 +588,8 @@ conn_free(struct conn *c)
 		event_free(c->timer);
 	if (c->backend != NULL)
 		bufferevent_free(c->backend);
+	if (c->first_byte != NULL)
+		event_free(c->first_byte);
 	free_client_side(c);
 	if (c->fd >= 0)
 		close(c->fd);

@@ -23,6 +23,10 @@ enum conn_state {
 	CONN_WAIT_STARTUP,	/* reading startup-phase packets */
 	CONN_TLS_HANDSHAKE,	/* 'S' sent; TLS handshake running */
 	CONN_WAIT_BACKEND,	/* connecting to the backend */
+	CONN_BACKEND_SSL,	/* SSLRequest sent to the backend; 'S' or 'N'? */
+	CONN_BACKEND_TLS,	/* TLS handshake with the backend */
+	CONN_BACKEND_PROBE,	/* backend_sslmode=allow: plaintext startup
+				   sent; an ErrorResponse means retry in TLS */
 	CONN_CANCEL,		/* CancelRequest forwarded; backend to close */
 	CONN_RELAY,		/* session established; bytes flow */
 	CONN_CLOSING,		/* flushing a last message, then close */
@@ -40,6 +44,8 @@ struct conn {
 	SSL			*ssl;	/* owned by the TLS bufferevent */
 	struct bufferevent	*client;
 	struct bufferevent	*backend;
+	SSL			*backend_ssl;	/* owned by c->backend */
+	struct event		*first_byte;	/* ssl_direct: 0x16 or not? */
 	struct event		*timer;	/* authentication_timeout */
 	struct evbuffer		*startup;	/* the packet to forward */
 	int			 backend_try;	/* index into snap->backend */
@@ -54,6 +60,8 @@ struct conn {
 	const char		*end_reason;
 	char			*verify_report;	/* why the client cert failed */
 	bool			 cancel;	/* forwarding a CancelRequest */
+	bool			 direct_tls;	/* TLS without SSLRequest */
+	uint8_t			 backend_want_tls;	/* enum in backend.c */
 	bool			 established;	/* reached CONN_RELAY */
 	bool			 over_limit;	/* accepted beyond max_connections */
 	bool			 up_blocked;	/* client reads paused: backend slow */

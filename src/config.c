@@ -41,6 +41,16 @@ static const char *const clientcert_names[] = {
 	NULL
 };
 
+static const char *const sslmode_names[] = {
+	[CONFIG_SSLMODE_DISABLE] = "disable",
+	[CONFIG_SSLMODE_ALLOW] = "allow",
+	[CONFIG_SSLMODE_PREFER] = "prefer",
+	[CONFIG_SSLMODE_REQUIRE] = "require",
+	[CONFIG_SSLMODE_VERIFY_CA] = "verify-ca",
+	[CONFIG_SSLMODE_VERIFY_FULL] = "verify-full",
+	NULL
+};
+
 static const char *const log_destination_names[] = {
 	[CONFIG_LOG_STDERR] = "stderr",
 	[CONFIG_LOG_SYSLOG] = "syslog",
@@ -61,6 +71,27 @@ static const struct config_def config_defs[CONFIG_NKEYS] = {
 	    "the backend's Unix-domain socket (starting with /)" },
 	[CONFIG_BACKEND_PORT] = { "backend_port", T_INT, OFF(backend_port),
 	    "5432", 1, 65535, "an integer from 1 to 65535" },
+	[CONFIG_BACKEND_SSLMODE] = { "backend_sslmode", T_ENUM,
+	    OFF(backend_sslmode), "disable", 0, 0,
+	    "disable, allow, prefer, require, verify-ca, verify-full",
+	    sslmode_names },
+	[CONFIG_BACKEND_SSLROOTCERT] = { "backend_sslrootcert", T_OPT_PATH,
+	    OFF(backend_sslrootcert), "", 0, 0, "a file name, or '' for none" },
+	[CONFIG_BACKEND_SSLCERT] = { "backend_sslcert", T_OPT_PATH,
+	    OFF(backend_sslcert), "", 0, 0, "a file name, or '' for none" },
+	[CONFIG_BACKEND_SSLKEY] = { "backend_sslkey", T_OPT_PATH,
+	    OFF(backend_sslkey), "", 0, 0, "a file name, or '' for none" },
+	[CONFIG_BACKEND_SSLCRL] = { "backend_sslcrl", T_OPT_PATH,
+	    OFF(backend_sslcrl), "", 0, 0, "a file name, or '' for none" },
+	[CONFIG_BACKEND_SSLCRLDIR] = { "backend_sslcrldir", T_OPT_PATH,
+	    OFF(backend_sslcrldir), "", 0, 0,
+	    "a directory name, or '' for none" },
+	[CONFIG_BACKEND_SSLSNI] = { "backend_sslsni", T_BOOL,
+	    OFF(backend_sslsni), "on", 0, 0, NULL },
+	[CONFIG_BACKEND_SSL_MIN_PROTOCOL_VERSION] = {
+	    "backend_ssl_min_protocol_version", T_TLS_VERSION,
+	    OFF(backend_ssl_min_protocol_version), "TLSv1.2", 0, 0,
+	    "TLSv1.2, TLSv1.3" },
 	[CONFIG_SSL] = { "ssl", T_BOOL, OFF(ssl), "on", 0, 0, NULL },
 	[CONFIG_REQUIRE_SSL] = { "require_ssl", T_BOOL, OFF(require_ssl),
 	    "off", 0, 0, NULL },
@@ -87,6 +118,8 @@ static const struct config_def config_defs[CONFIG_NKEYS] = {
 	    "", 0, 0, "a directory name, or '' for none" },
 	[CONFIG_CLIENTCERT] = { "clientcert", T_ENUM, OFF(clientcert),
 	    "off", 0, 0, "off, verify-ca, verify-full", clientcert_names },
+	[CONFIG_SSL_DIRECT] = { "ssl_direct", T_BOOL, OFF(ssl_direct), "on",
+	    0, 0, NULL },
 	[CONFIG_SSL_CERT_EXPIRY_WARNING] = { "ssl_cert_expiry_warning", T_SEC,
 	    OFF(ssl_cert_expiry_warning), "30d", 0, 3650L * 86400,
 	    "a time from 0 (never warn) to 3650d (units s, min, h, d)" },
@@ -301,6 +334,14 @@ parse_tls_version(const char *v, int *out)
 }
 
 const char *
+config_sslmode_name(int v)
+{
+	if (v < 0 || v > CONFIG_SSLMODE_VERIFY_FULL)
+		return "?";
+	return sslmode_names[v];
+}
+
+const char *
 config_clientcert_name(int v)
 {
 	if (v < 0 || v > CONFIG_CLIENTCERT_VERIFY_FULL)
@@ -362,14 +403,14 @@ set_value(struct config *cfg, const struct config_def *def, const char *value,
 		    def->name, value, def->allowed);
 	case T_TLS_VERSION:
 		if (parse_tls_version(value, &version) == 0 &&
-		    !(def->offset == OFF(ssl_min_protocol_version) &&
+		    !(def->offset != OFF(ssl_max_protocol_version) &&
 		    version == CONFIG_TLS_ANY)) {
 			*(int *)field = version;
 			return 0;
 		}
 		return fail(err, errlen, origin,
 		    "invalid value for parameter \"%s\": \"%s\" (allowed: %s)",
-		    def->name, value, def->offset == OFF(ssl_min_protocol_version) ?
+		    def->name, value, def->offset != OFF(ssl_max_protocol_version) ?
 		    "TLSv1.2, TLSv1.3; older versions are not supported" :
 		    def->allowed);
 	case T_ENUM:
@@ -737,6 +778,25 @@ config_validate(const struct config *cfg, char *err, size_t errlen)
 		    "revocation lists apply to client certificates, which "
 		    "need ssl_ca_file", *cfg->ssl_crl_file != '\0' ?
 		    "ssl_crl_file" : "ssl_crl_dir");
+	if (cfg->backend_sslmode >= CONFIG_SSLMODE_VERIFY_CA &&
+	    *cfg->backend_sslrootcert == '\0')
+		return fail(err, errlen, config_origin(cfg,
+		    CONFIG_BACKEND_SSLMODE), "backend_sslmode = %s needs "
+		    "backend_sslrootcert, the CA certificates the backend's "
+		    "certificate must chain to",
+		    config_sslmode_name(cfg->backend_sslmode));
+	if ((*cfg->backend_sslcert == '\0') != (*cfg->backend_sslkey == '\0'))
+		return fail(err, errlen, config_origin(cfg,
+		    *cfg->backend_sslcert == '\0' ? CONFIG_BACKEND_SSLKEY :
+		    CONFIG_BACKEND_SSLCERT), "backend_sslcert and backend_sslkey "
+		    "go together: set both or neither");
+	if (cfg->backend_sslmode >= CONFIG_SSLMODE_REQUIRE &&
+	    cfg->backend_host[0] == '/')
+		return fail(err, errlen, config_origin(cfg,
+		    CONFIG_BACKEND_SSLMODE), "backend_sslmode = %s cannot be "
+		    "met over the Unix-domain socket \"%s\": PostgreSQL has no "
+		    "SSL there; use disable or prefer, or a TCP backend_host",
+		    config_sslmode_name(cfg->backend_sslmode), cfg->backend_host);
 	if (*cfg->metrics_listen != '\0' &&
 	    config_split_hostport(cfg->metrics_listen, host, sizeof(host),
 	    &port) != 0)

@@ -23,6 +23,16 @@ enum config_clientcert {
 	CONFIG_CLIENTCERT_VERIFY_FULL,
 };
 
+/* backend_sslmode, with libpq's names and order. */
+enum config_sslmode {
+	CONFIG_SSLMODE_DISABLE,
+	CONFIG_SSLMODE_ALLOW,
+	CONFIG_SSLMODE_PREFER,
+	CONFIG_SSLMODE_REQUIRE,
+	CONFIG_SSLMODE_VERIFY_CA,
+	CONFIG_SSLMODE_VERIFY_FULL,
+};
+
 enum config_log_destination {
 	CONFIG_LOG_STDERR,
 	CONFIG_LOG_SYSLOG,
@@ -33,6 +43,14 @@ enum config_key {
 	CONFIG_PORT,
 	CONFIG_BACKEND_HOST,
 	CONFIG_BACKEND_PORT,
+	CONFIG_BACKEND_SSLMODE,
+	CONFIG_BACKEND_SSLROOTCERT,
+	CONFIG_BACKEND_SSLCERT,
+	CONFIG_BACKEND_SSLKEY,
+	CONFIG_BACKEND_SSLCRL,
+	CONFIG_BACKEND_SSLCRLDIR,
+	CONFIG_BACKEND_SSLSNI,
+	CONFIG_BACKEND_SSL_MIN_PROTOCOL_VERSION,
 	CONFIG_SSL,
 	CONFIG_REQUIRE_SSL,
 	CONFIG_SSL_CERT_FILE,
@@ -46,6 +64,7 @@ enum config_key {
 	CONFIG_SSL_CRL_DIR,
 	CONFIG_CLIENTCERT,
 	CONFIG_SSL_CERT_EXPIRY_WARNING,
+	CONFIG_SSL_DIRECT,
 	CONFIG_AUTHENTICATION_TIMEOUT,
 	CONFIG_MAX_CONNECTIONS,
 	CONFIG_LOG_CONNECTIONS,
@@ -67,6 +86,14 @@ struct config {
 	int		 port;
 	char		*backend_host;
 	int		 backend_port;
+	int		 backend_sslmode;	/* enum config_sslmode */
+	char		*backend_sslrootcert;	/* "" when unset */
+	char		*backend_sslcert;
+	char		*backend_sslkey;
+	char		*backend_sslcrl;
+	char		*backend_sslcrldir;
+	bool		 backend_sslsni;
+	int		 backend_ssl_min_protocol_version;
 
 	bool		 ssl;
 	bool		 require_ssl;
@@ -81,6 +108,7 @@ struct config {
 	char		*ssl_crl_dir;
 	int		 clientcert;		/* enum config_clientcert */
 	int		 ssl_cert_expiry_warning;	/* seconds; 0 = never */
+	bool		 ssl_direct;	/* accept PostgreSQL 17's direct TLS */
 
 	int		 authentication_timeout;	/* milliseconds */
 	int		 max_connections;
@@ -134,5 +162,6 @@ const char *config_origin(const struct config *, enum config_key);
 const char *config_key_name(enum config_key);
 const char *config_tls_version_name(int);
 const char *config_clientcert_name(int);
+const char *config_sslmode_name(int);
 
 #endif

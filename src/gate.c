@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "gate.h"
+#include "backend_tls.h"
 #include "tls.h"
 
 /*
@@ -113,7 +114,11 @@ snapshot_new(struct config *cfg, char *err, size_t errlen)
 	if (config_validate(cfg, err, errlen) != 0 ||
 	    resolve_backend(snap, err, errlen) != 0 ||
 	    (cfg->ssl && (snap->tls = tls_server_ctx_new(cfg, &snap->trust, err,
-	    errlen)) == NULL)) {
+	    errlen)) == NULL) ||
+	    (cfg->backend_sslmode != CONFIG_SSLMODE_DISABLE &&
+	    cfg->backend_host[0] != '/' &&
+	    (snap->backend_tls = backend_tls_ctx_new(cfg, err, errlen)) ==
+	    NULL)) {
 		snapshot_unref(snap);
 		return NULL;
 	}
@@ -133,6 +138,7 @@ snapshot_unref(struct snapshot *snap)
 	if (snap == NULL || --snap->refcount > 0)
 		return;
 	SSL_CTX_free(snap->tls);
+	SSL_CTX_free(snap->backend_tls);
 	config_unref(snap->cfg);
 	free(snap);
 }

@@ -32,6 +32,7 @@ struct snapshot {
 	unsigned		 refcount;
 	struct config		*cfg;
 	SSL_CTX			*tls;		/* NULL when ssl = off */
+	SSL_CTX			*backend_tls;	/* NULL: plaintext backend */
 	struct policy_settings	 policy;
 	struct backend_addr	 backend[GATE_MAX_BACKEND_ADDRS];
 	int			 nbackend;

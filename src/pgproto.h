@@ -14,6 +14,16 @@
 #define PGPROTO_SSL_REQUEST_CODE	80877103u	/* 1234.5679 */
 #define PGPROTO_GSSENC_REQUEST_CODE	80877104u	/* 1234.5680 */
 
+/*
+ * A TLS record of type handshake: the first byte of a ClientHello, and of
+ * PostgreSQL 17's direct SSL (sslnegotiation=direct).  No StartupMessage
+ * can start with it: its length would exceed the limit.
+ */
+#define PGPROTO_TLS_HANDSHAKE_BYTE	0x16
+
+/* ALPN protocol name PostgreSQL 17 requires for direct SSL. */
+#define PGPROTO_ALPN			"postgresql"
+
 /* The server's reply to SSLRequest / GSSENCRequest. */
 #define PGPROTO_SSL_ACCEPT		'S'
 #define PGPROTO_SSL_DECLINE		'N'

@@ -106,21 +106,31 @@ relay_start(struct conn *c)
 		metrics.sessions_plain++;
 	if (c->ssl != NULL) {
 		trust_peer_subject(c->ssl, subject, sizeof(subject));
-		snprintf(tls, sizeof(tls), "%s %s%s%s%s", SSL_get_version(c->ssl),
-		    SSL_get_cipher_name(c->ssl), subject[0] ?
+		snprintf(tls, sizeof(tls), "%s %s%s%s%s%s",
+		    SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl),
+		    c->direct_tls ? " (direct)" : "", subject[0] ?
 		    ", client certificate \"" : "", subject,
 		    subject[0] ? "\"" : "");
 		how = tls;
 	}
 	if (c->snap->cfg->log_connections)
 		log_info("session started: host=%s port=%s user=%s database=%s "
-		    "%s", c->host, c->port, c->user, c->database, how);
+		    "%s, backend %s%s%s", c->host, c->port, c->user, c->database,
+		    how, c->backend_ssl != NULL ? SSL_get_version(c->backend_ssl) :
+		    "plaintext", c->backend_ssl != NULL ? " " : "",
+		    c->backend_ssl != NULL ?
+		    SSL_get_cipher_name(c->backend_ssl) : "");
 
 	bufferevent_setcb(c->client, relay_read, relay_write, relay_event, c);
 	bufferevent_setcb(c->backend, relay_read, relay_write, relay_event, c);
-	/* Bytes the client sent after its StartupMessage follow it. */
+	evbuffer_free(c->startup);	/* forwarded; not needed again */
+	c->startup = NULL;
+	/* Bytes the client sent after its StartupMessage follow it ... */
 	if (evbuffer_get_length(bufferevent_get_input(c->client)) > 0)
 		relay_read(c->client, c);
+	/* ... and what the backend said while we looked at it goes back. */
+	if (evbuffer_get_length(bufferevent_get_input(c->backend)) > 0)
+		relay_read(c->backend, c);
 	bufferevent_enable(c->client, EV_READ);
 	bufferevent_enable(c->backend, EV_READ);
 }

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
+#include "pgproto.h"
 #include "tls.h"
 #include "trust.h"
 
@@ -254,6 +255,33 @@ key_mismatch(SSL_CTX *ctx, const struct config *cfg, char *err, size_t errlen)
 	    cfg->ssl_key_file, cfg->ssl_cert_file, subj);
 }
 
+/*
+ * ALPN: "postgresql" when the client offers it.  A client that offers only
+ * other protocols is not speaking to a PostgreSQL server on purpose, and is
+ * refused as PostgreSQL 17 does.  No ALPN at all is fine here; client.c
+ * refuses it only for direct SSL.
+ */
+static int
+alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+    const unsigned char *in, unsigned int inlen, void *arg)
+{
+	const size_t	want = sizeof(PGPROTO_ALPN) - 1;
+
+	(void)ssl;
+	(void)arg;
+	for (unsigned int i = 0; i < inlen; i += 1u + in[i]) {
+		if (i + 1u + in[i] > inlen)
+			break;
+		if (in[i] == want && memcmp(in + i + 1, PGPROTO_ALPN, want) ==
+		    0) {
+			*out = in + i + 1;
+			*outlen = in[i];
+			return SSL_TLSEXT_ERR_OK;
+		}
+	}
+	return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
 static int
 proto_version(int v)
 {
@@ -299,6 +327,7 @@ tls_server_ctx_new(const struct config *cfg, struct trust_info *info,
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_dh_auto(ctx, 1);
+	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
 
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
 		fail_ssl(err, errlen, "could not load server certificate file "
@@ -372,6 +401,8 @@ static const struct {
 	    "the client did not send a "
 	    "certificate, and clientcert requires one (libpq: sslcert and "
 	    "sslkey)" },
+	{ "no application protocol", METRICS_HS_OTHER, "the client offered "
+	    "ALPN protocols, none of them \"postgresql\"" },
 	{ "unexpected eof", METRICS_HS_EOF, "the client closed the connection during the "
 	    "handshake" },
 };

@@ -317,12 +317,45 @@ out:
 }
 
 int
+trust_load_crls(X509_STORE *store, const char *file, const char *file_origin,
+    const char *dir, const char *dir_origin, char *err, size_t errlen)
+{
+	X509_LOOKUP	*lu;
+	DIR		*d;
+
+	if (*file != '\0') {
+		lu = X509_STORE_add_lookup(store, X509_LOOKUP_file());
+		if (lu == NULL || X509_load_crl_file(lu, file,
+		    X509_FILETYPE_PEM) <= 0)
+			return fail_queue(err, errlen, "CRL file", file,
+			    file_origin);
+	}
+	if (*dir != '\0') {
+		if ((d = opendir(dir)) == NULL) {
+			snprintf(err, errlen, "%s: could not open CRL directory "
+			    "\"%s\": %s", dir_origin, dir, strerror(errno));
+			return -1;
+		}
+		closedir(d);
+		lu = X509_STORE_add_lookup(store, X509_LOOKUP_hash_dir());
+		if (lu == NULL || X509_LOOKUP_add_dir(lu, dir,
+		    X509_FILETYPE_PEM) != 1)
+			return fail_queue(err, errlen, "CRL directory", dir,
+			    dir_origin);
+	}
+	/* As PostgreSQL: the leaf and every intermediate are checked. */
+	if (*file != '\0' || *dir != '\0')
+		X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK |
+		    X509_V_FLAG_CRL_CHECK_ALL);
+	return 0;
+}
+
+int
 trust_configure(SSL_CTX *ctx, const struct config *cfg,
     struct trust_info *info, char *err, size_t errlen)
 {
 	X509_STORE		*store = SSL_CTX_get_cert_store(ctx);
 	STACK_OF(X509_NAME)	*names;
-	X509_LOOKUP		*lu;
 	int			 mode;
 
 	if (*cfg->ssl_ca_file == '\0')
@@ -341,35 +374,10 @@ trust_configure(SSL_CTX *ctx, const struct config *cfg,
 		    cfg->ssl_ca_file, config_origin(cfg, CONFIG_SSL_CA_FILE));
 	SSL_CTX_set_client_CA_list(ctx, names);
 
-	if (*cfg->ssl_crl_file != '\0') {
-		lu = X509_STORE_add_lookup(store, X509_LOOKUP_file());
-		if (lu == NULL || X509_load_crl_file(lu, cfg->ssl_crl_file,
-		    X509_FILETYPE_PEM) <= 0)
-			return fail_queue(err, errlen, "CRL file",
-			    cfg->ssl_crl_file,
-			    config_origin(cfg, CONFIG_SSL_CRL_FILE));
-	}
-	if (*cfg->ssl_crl_dir != '\0') {
-		DIR	*d = opendir(cfg->ssl_crl_dir);
-
-		if (d == NULL) {
-			snprintf(err, errlen, "%s: could not open CRL directory "
-			    "\"%s\": %s", config_origin(cfg, CONFIG_SSL_CRL_DIR),
-			    cfg->ssl_crl_dir, strerror(errno));
-			return -1;
-		}
-		closedir(d);
-		lu = X509_STORE_add_lookup(store, X509_LOOKUP_hash_dir());
-		if (lu == NULL || X509_LOOKUP_add_dir(lu, cfg->ssl_crl_dir,
-		    X509_FILETYPE_PEM) != 1)
-			return fail_queue(err, errlen, "CRL directory",
-			    cfg->ssl_crl_dir,
-			    config_origin(cfg, CONFIG_SSL_CRL_DIR));
-	}
-	/* As PostgreSQL: the leaf and every intermediate are checked. */
-	if (*cfg->ssl_crl_file != '\0' || *cfg->ssl_crl_dir != '\0')
-		X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK |
-		    X509_V_FLAG_CRL_CHECK_ALL);
+	if (trust_load_crls(store, cfg->ssl_crl_file,
+	    config_origin(cfg, CONFIG_SSL_CRL_FILE), cfg->ssl_crl_dir,
+	    config_origin(cfg, CONFIG_SSL_CRL_DIR), err, errlen) != 0)
+		return -1;
 
 	/*
 	 * clientcert = off still asks for a certificate and still refuses a

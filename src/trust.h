@@ -31,6 +31,13 @@ int trust_configure(SSL_CTX *, const struct config *, struct trust_info *,
     char *err, size_t errlen);
 
 /*
+ * Load a CRL file and/or a hashed CRL directory ("" for none) into store
+ * and turn on checking for the whole chain, as PostgreSQL does.
+ */
+int trust_load_crls(X509_STORE *, const char *file, const char *file_origin,
+    const char *dir, const char *dir_origin, char *err, size_t errlen);
+
+/*
  * Where the verify callback writes why a client certificate was refused:
  * one malloc'd line the owner frees.  Call on every new SSL.
  */

@@ -1261,6 +1261,106 @@ test_parameter_names_are_case_insensitive_as_in_postgresql(void **state)
 	assert_false(cfg->ssl);
 }
 
+/* ------------------------------------------------------------------ */
+/* Backend TLS and direct SSL                                            */
+/* ------------------------------------------------------------------ */
+
+static void
+test_backend_tls_keys_default_to_plaintext_with_sni(void **state)
+{
+	struct config	*cfg = *state;
+
+	assert_int_equal(cfg->backend_sslmode, CONFIG_SSLMODE_DISABLE);
+	assert_string_equal(cfg->backend_sslrootcert, "");
+	assert_string_equal(cfg->backend_sslcert, "");
+	assert_string_equal(cfg->backend_sslkey, "");
+	assert_true(cfg->backend_sslsni);
+	assert_int_equal(cfg->backend_ssl_min_protocol_version,
+	    CONFIG_TLS_1_2);
+	assert_true(cfg->ssl_direct);
+}
+
+static void
+test_backend_sslmode_takes_libpq_names(void **state)
+{
+	static const char *const names[] = { "disable", "allow", "prefer",
+	    "require", "verify-ca", "verify-full" };
+	struct config	*cfg = *state;
+	char		 line[64], err[ERRLEN];
+
+	for (int i = 0; i < 6; i++) {
+		snprintf(line, sizeof(line), "backend_sslmode = %s\n", names[i]);
+		assert_int_equal(parse(cfg, line, "t.conf", err), 0);
+		assert_int_equal(cfg->backend_sslmode, i);
+		assert_string_equal(config_sslmode_name(i), names[i]);
+	}
+	assert_rejected(cfg, "backend_sslmode = on\n", err);
+	assert_err_has(err, "disable, allow, prefer, require, verify-ca, "
+	    "verify-full");
+}
+
+static void
+test_backend_verify_modes_need_a_root_certificate(void **state)
+{
+	struct config	*cfg = *state;
+	char		 err[ERRLEN];
+
+	assert_int_equal(parse(cfg, "backend_sslmode = verify-full\n",
+	    "t.conf", err), 0);
+	assert_int_equal(config_validate(cfg, err, ERRLEN), -1);
+	assert_err_has(err, "t.conf:1");
+	assert_err_has(err, "needs backend_sslrootcert");
+	assert_int_equal(parse(cfg, "backend_sslrootcert = ca.crt\n",
+	    "/etc/g/t.conf", err), 0);
+	assert_string_equal(cfg->backend_sslrootcert, "/etc/g/ca.crt");
+	assert_int_equal(config_validate(cfg, err, ERRLEN), 0);
+}
+
+static void
+test_backend_client_certificate_needs_its_key(void **state)
+{
+	struct config	*cfg = *state;
+	char		 err[ERRLEN];
+
+	assert_int_equal(parse(cfg, "backend_sslcert = proxy.crt\n",
+	    "t.conf", err), 0);
+	assert_int_equal(config_validate(cfg, err, ERRLEN), -1);
+	assert_err_has(err, "backend_sslcert and backend_sslkey go together");
+	assert_int_equal(parse(cfg, "backend_sslkey = proxy.key\n",
+	    "t.conf", err), 0);
+	assert_int_equal(config_validate(cfg, err, ERRLEN), 0);
+}
+
+static void
+test_backend_tls_over_unix_socket_is_refused(void **state)
+{
+	struct config	*cfg = *state;
+	char		 err[ERRLEN];
+
+	assert_int_equal(parse(cfg, "backend_host = /var/run/postgresql\n"
+	    "backend_sslmode = require\n", "t.conf", err), 0);
+	assert_int_equal(config_validate(cfg, err, ERRLEN), -1);
+	assert_err_has(err, "t.conf:2");
+	assert_err_has(err, "Unix-domain socket");
+	assert_int_equal(parse(cfg, "backend_sslmode = prefer\n", "t.conf",
+	    err), 0);
+	assert_int_equal(config_validate(cfg, err, ERRLEN), 0);
+}
+
+static void
+test_backend_min_protocol_refuses_no_limit(void **state)
+{
+	struct config	*cfg = *state;
+	char		 err[ERRLEN];
+
+	assert_rejected(cfg, "backend_ssl_min_protocol_version = ''\n", err);
+	assert_err_has(err, "older versions are not supported");
+	assert_int_equal(parse(cfg, "backend_ssl_min_protocol_version = "
+	    "TLSv1.3\n", "t.conf", err), 0);
+	assert_int_equal(cfg->backend_ssl_min_protocol_version,
+	    CONFIG_TLS_1_3);
+}
+
 int
 main(void)
 {
@@ -1325,6 +1425,12 @@ main(void)
 		TEST(test_clientcert_with_ssl_off_is_a_config_error),
 		TEST(test_crl_without_ssl_ca_file_is_a_config_error),
 		TEST(test_parameter_names_are_case_insensitive_as_in_postgresql),
+		TEST(test_backend_tls_keys_default_to_plaintext_with_sni),
+		TEST(test_backend_sslmode_takes_libpq_names),
+		TEST(test_backend_verify_modes_need_a_root_certificate),
+		TEST(test_backend_client_certificate_needs_its_key),
+		TEST(test_backend_tls_over_unix_socket_is_refused),
+		TEST(test_backend_min_protocol_refuses_no_limit),
 		TEST(test_operations_keys_have_documented_defaults),
 		TEST(test_times_in_seconds_take_units_up_to_days),
 		TEST(test_seconds_setting_refuses_a_fraction_of_a_second),

@@ -1215,6 +1215,25 @@ test_mutated_valid_packets_never_break_the_parser_contract(void **state)
 	free(m);
 }
 
+/*
+ * A TLS ClientHello (PostgreSQL 17 direct SSL) read as a startup packet:
+ * 0x16 0x03 0x01 is a length far above the limit, so it is refused at once
+ * and never waited for, which is what makes the first-byte test safe.
+ */
+static void
+test_tls_client_hello_is_rejected_as_bad_length(void **state)
+{
+	static const uint8_t	hello[] = { PGPROTO_TLS_HANDSHAKE_BYTE, 0x03,
+	    0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03 };
+	struct pgproto_packet	pkt;
+
+	(void)state;
+	assert_int_equal(pgproto_parse_startup(hello, 4, &pkt),
+	    PGPROTO_BAD_LENGTH);
+	assert_int_equal(pgproto_parse_startup(hello, sizeof(hello), &pkt),
+	    PGPROTO_BAD_LENGTH);
+}
+
 int
 main(void)
 {
@@ -1261,6 +1280,7 @@ main(void)
 		cmocka_unit_test(test_build_error_field_of_exactly_1024_bytes_is_kept_whole),
 		cmocka_unit_test(test_random_buffers_never_break_the_parser_contract),
 		cmocka_unit_test(test_mutated_valid_packets_never_break_the_parser_contract),
+		cmocka_unit_test(test_tls_client_hello_is_rejected_as_bad_length),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
