@@ -137,7 +137,7 @@ send_startup(struct conn *c)
 		return;
 	}
 	if (c->cancel) {
-		metrics.cancels++;
+		METRICS_INC(c->worker, cancels);
 		c->state = CONN_CANCEL;
 		log_info("forwarding cancel request from host=%s port=%s to "
 		    "backend %s%s", c->host, c->port, c->snap->backend_name,
@@ -172,7 +172,7 @@ start_tls(struct conn *c)
 	bufferevent_disable(c->backend, EV_READ | EV_WRITE);
 	bufferevent_setfd(c->backend, -1);
 	bufferevent_free(c->backend);
-	bev = bufferevent_openssl_socket_new(c->gate->base, fd, ssl,
+	bev = bufferevent_openssl_socket_new(c->worker->base, fd, ssl,
 	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {
 		SSL_free(ssl);
@@ -327,7 +327,7 @@ try_address(struct conn *c)
 					    c->snap->cfg->backend_connect_timeout;
 	struct timeval			 tv = { ms / 1000, (ms % 1000) * 1000 };
 
-	c->backend = bufferevent_socket_new(c->gate->base, -1,
+	c->backend = bufferevent_socket_new(c->worker->base, -1,
 	    BEV_OPT_CLOSE_ON_FREE);
 	if (c->backend == NULL) {
 		backend_failed(c, "out of memory");

@@ -66,7 +66,7 @@ conn_timeout(evutil_socket_t fd, short what, void *arg)
 		conn_refuse(c, METRICS_REFUSED_BACKEND, "08006", msg, NULL);
 		return;
 	}
-	metrics.refused[METRICS_REFUSED_TIMEOUT]++;
+	METRICS_INC(c->worker, refused[METRICS_REFUSED_TIMEOUT]);
 	log_info("closing connection from host=%s port=%s: "
 	    "authentication_timeout (%d ms) expired while %s", c->host,
 	    c->port, c->snap->cfg->authentication_timeout,
@@ -75,40 +75,48 @@ conn_timeout(evutil_socket_t fd, short what, void *arg)
 }
 
 void
-conn_accept(struct gate *gate, int fd, const struct sockaddr *sa, int salen)
+conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen)
 {
-	struct snapshot	*snap = gate->snap;
+	struct snapshot	*snap;
 	struct conn	*c;
 	struct timeval	 tv;
+	unsigned	 open, max;
 
 	/*
 	 * Past max_connections a client still gets its SSL answer and then
 	 * a proper "too many connections" error; far past it, resources come
-	 * first and the socket is closed at once.
+	 * first and the socket is closed at once.  The count is over all
+	 * workers.
 	 */
-	if (gate->nconns >= 2u * (unsigned)snap->cfg->max_connections) {
+	snap = gate_snapshot();
+	max = (unsigned)snap->cfg->max_connections;
+	open = atomic_fetch_add_explicit(&gate.nconns, 1, memory_order_relaxed);
+	if (open >= 2u * max) {
+		atomic_fetch_sub_explicit(&gate.nconns, 1, memory_order_relaxed);
 		log_warn("closing new connection at once: %u connections open, "
-		    "max_connections = %d", gate->nconns,
-		    snap->cfg->max_connections);
-		metrics.refused[METRICS_REFUSED_TOO_MANY]++;
+		    "max_connections = %u", open, max);
+		METRICS_INC(w, refused[METRICS_REFUSED_TOO_MANY]);
+		snapshot_unref(snap);
 		close(fd);
 		return;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		atomic_fetch_sub_explicit(&gate.nconns, 1, memory_order_relaxed);
 		log_error("out of memory accepting a connection");
+		snapshot_unref(snap);
 		close(fd);
 		return;
 	}
-	c->gate = gate;
-	c->snap = snapshot_ref(snap);
-	c->id = ++gate->next_conn_id;
+	c->worker = w;
+	c->snap = snap;
 	c->fd = fd;
 	c->state = CONN_WAIT_STARTUP;
-	c->over_limit = gate->nconns >= (unsigned)snap->cfg->max_connections;
-	metrics.accepted++;
+	c->over_limit = open >= max;
+	METRICS_INC(w, accepted);
 	gettimeofday(&c->started, NULL);
-	TAILQ_INSERT_TAIL(&gate->conns, c, entry);
-	gate->nconns++;
+	TAILQ_INSERT_TAIL(&w->conns, c, entry);
+	atomic_store_explicit(&w->nconns, atomic_load_explicit(&w->nconns,
+	    memory_order_relaxed) + 1, memory_order_relaxed);
 
 	gate_tune_socket(fd, sa->sa_family, snap->cfg);
 	if (sa->sa_family == AF_UNIX)
@@ -122,8 +130,8 @@ conn_accept(struct gate *gate, int fd, const struct sockaddr *sa, int salen)
 		log_info("connection received: host=%s port=%s", c->host,
 		    c->port);
 
-	c->client = bufferevent_socket_new(gate->base, fd, 0);
-	c->timer = evtimer_new(gate->base, conn_timeout, c);
+	c->client = bufferevent_socket_new(w->base, fd, 0);
+	c->timer = evtimer_new(w->base, conn_timeout, c);
 	c->startup = evbuffer_new();
 	if (c->client == NULL || c->timer == NULL || c->startup == NULL) {
 		log_error("out of memory setting up connection from host=%s",
@@ -138,7 +146,7 @@ conn_accept(struct gate *gate, int fd, const struct sockaddr *sa, int salen)
 	    client_startup_event, c);
 	if (snap->cfg->ssl && snap->cfg->ssl_direct) {
 		/* Peek at the first byte before anything reads it. */
-		c->first_byte = event_new(gate->base, fd, EV_READ,
+		c->first_byte = event_new(w->base, fd, EV_READ,
 		    client_first_byte, c);
 		if (c->first_byte == NULL || event_add(c->first_byte,
 		    NULL) != 0) {
@@ -181,7 +189,7 @@ start_tls(struct conn *c)
 	bufferevent_disable(c->client, EV_READ | EV_WRITE);
 	bufferevent_free(c->client);
 	c->client = NULL;
-	bev = bufferevent_openssl_socket_new(c->gate->base, c->fd, ssl,
+	bev = bufferevent_openssl_socket_new(c->worker->base, c->fd, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {
 		SSL_free(ssl);
@@ -337,7 +345,7 @@ handle_packet(struct conn *c, const struct pgproto_packet *pkt,
 		    pkt->kind == PGPROTO_SSL_REQUEST ? "SSLRequest" :
 		    "GSSENCRequest", c->policy.tls_active ?
 		    "the TLS handshake" : "one was already answered");
-		metrics.refused[METRICS_REFUSED_PROTOCOL]++;
+		METRICS_INC(c->worker, refused[METRICS_REFUSED_PROTOCOL]);
 		conn_free(c);
 		return false;
 	case POLICY_REFUSE_NO_SSL:
@@ -451,8 +459,8 @@ client_startup_event(struct bufferevent *bev, short what, void *arg)
 		while ((e = bufferevent_get_openssl_error(bev)) != 0)
 			if (nerrs < sizeof(errs) / sizeof(errs[0]))
 				errs[nerrs++] = e;
-		metrics.handshake_failures[tls_describe_errors(errs, nerrs, why,
-		    sizeof(why))]++;
+		METRICS_INC(c->worker, handshake_failures[tls_describe_errors(
+		    errs, nerrs, why, sizeof(why))]);
 		log_info("TLS handshake with host=%s port=%s failed: %s%s%s",
 		    c->host, c->port, c->verify_report != NULL ?
 		    c->verify_report : "", c->verify_report != NULL ? "; " : "",
@@ -495,7 +503,7 @@ conn_refuse(struct conn *c, enum metrics_refusal reason, const char *sqlstate,
 	n = pgproto_build_error(buf, sizeof(buf), sqlstate, message, detail);
 	if (c->client != NULL && n <= sizeof(buf))
 		bufferevent_write(c->client, buf, n);
-	metrics.refused[reason]++;
+	METRICS_INC(c->worker, refused[reason]);
 	c->end_reason = "refused";
 	conn_close_after_flush(c, c->client);
 }
@@ -575,15 +583,21 @@ log_session_end(const struct conn *c)
 void
 conn_free(struct conn *c)
 {
+	struct worker	*w;
+	unsigned	 left;
+
 	if (c == NULL)
 		return;
+	w = c->worker;
 	if (c->established && c->snap->cfg->log_connections)
 		log_session_end(c);
-	TAILQ_REMOVE(&c->gate->conns, c, entry);
-	c->gate->nconns--;
-	/* The last session of a SIGTERM drain ends the event loop. */
-	if (c->gate->draining && c->gate->nconns == 0)
-		event_base_loopbreak(c->gate->base);
+	TAILQ_REMOVE(&w->conns, c, entry);
+	left = atomic_load_explicit(&w->nconns, memory_order_relaxed) - 1;
+	atomic_store_explicit(&w->nconns, left, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&gate.nconns, 1, memory_order_relaxed);
+	/* The last session of a SIGTERM drain ends the worker's loop. */
+	if (w->draining && left == 0)
+		event_base_loopbreak(w->base);
 	if (c->timer != NULL)
 		event_free(c->timer);
 	if (c->backend != NULL)
@@ -601,11 +615,11 @@ conn_free(struct conn *c)
 }
 
 void
-conn_free_all(struct gate *gate)
+conn_free_all(struct worker *w)
 {
 	struct conn	*c;
 
-	while ((c = TAILQ_FIRST(&gate->conns)) != NULL) {
+	while ((c = TAILQ_FIRST(&w->conns)) != NULL) {
 		c->end_reason = "server shutting down";
 		conn_free(c);
 	}

@@ -34,9 +34,8 @@ enum conn_state {
 
 struct conn {
 	TAILQ_ENTRY(conn)	 entry;
-	struct gate		*gate;
+	struct worker		*worker;	/* whose loop owns it */
 	struct snapshot		*snap;
-	uint64_t		 id;
 	enum conn_state		 state;
 	struct policy_state	 policy;
 
@@ -69,7 +68,8 @@ struct conn {
 };
 
 /* Take ownership of an accepted socket. */
-void conn_accept(struct gate *, int fd, const struct sockaddr *, int socklen);
+void conn_accept(struct worker *, int fd, const struct sockaddr *,
+    int socklen);
 
 /*
  * Send a FATAL ErrorResponse, log and count the refusal, and close after
@@ -88,6 +88,6 @@ void conn_close_after_flush(struct conn *, struct bufferevent *survivor);
 void conn_free(struct conn *);
 
 /* Close every connection now (SIGINT, or the end of shutdown). */
-void conn_free_all(struct gate *);
+void conn_free_all(struct worker *);
 
 #endif

@@ -129,6 +129,8 @@ static const struct config_def config_defs[CONFIG_NKEYS] = {
 	[CONFIG_MAX_CONNECTIONS] = { "max_connections", T_INT,
 	    OFF(max_connections), "1000", 1, 1000000,
 	    "an integer from 1 to 1000000" },
+	[CONFIG_WORKERS] = { "workers", T_INT, OFF(workers), "0", 0, 256,
+	    "0 (one per CPU) or an integer up to 256" },
 	[CONFIG_LOG_CONNECTIONS] = { "log_connections", T_BOOL,
 	    OFF(log_connections), "off", 0, 0, NULL },
 	[CONFIG_LOG_DESTINATION] = { "log_destination", T_ENUM,

@@ -67,6 +67,7 @@ enum config_key {
 	CONFIG_SSL_DIRECT,
 	CONFIG_AUTHENTICATION_TIMEOUT,
 	CONFIG_MAX_CONNECTIONS,
+	CONFIG_WORKERS,
 	CONFIG_LOG_CONNECTIONS,
 	CONFIG_LOG_DESTINATION,
 	CONFIG_SHUTDOWN_TIMEOUT,
@@ -112,6 +113,7 @@ struct config {
 
 	int		 authentication_timeout;	/* milliseconds */
 	int		 max_connections;
+	int		 workers;		/* 0: one per CPU */
 	bool		 log_connections;
 	int		 log_destination;	/* enum config_log_destination */
 	int		 shutdown_timeout;	/* seconds */

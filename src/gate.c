@@ -74,6 +74,32 @@ resolve_backend(struct snapshot *snap, char *err, size_t errlen)
 	return 0;
 }
 
+struct gate	gate = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+struct snapshot *
+gate_snapshot(void)
+{
+	struct snapshot	*snap;
+
+	pthread_mutex_lock(&gate.lock);
+	snap = snapshot_ref(gate.snap);
+	pthread_mutex_unlock(&gate.lock);
+	return snap;
+}
+
+void
+gate_set_snapshot(struct snapshot *snap)
+{
+	struct snapshot	*old;
+
+	pthread_mutex_lock(&gate.lock);
+	old = gate.snap;
+	gate.snap = snap;
+	pthread_mutex_unlock(&gate.lock);
+	/* Connections that still use it keep it alive. */
+	snapshot_unref(old);
+}
+
 void
 gate_tune_socket(int fd, int family, const struct config *cfg)
 {
@@ -106,7 +132,7 @@ snapshot_new(struct config *cfg, char *err, size_t errlen)
 		config_unref(cfg);
 		return NULL;
 	}
-	snap->refcount = 1;
+	atomic_init(&snap->refcount, 1);
 	snap->cfg = cfg;
 	snap->policy.ssl = cfg->ssl;
 	snap->policy.require_ssl = cfg->require_ssl;
@@ -128,14 +154,15 @@ snapshot_new(struct config *cfg, char *err, size_t errlen)
 struct snapshot *
 snapshot_ref(struct snapshot *snap)
 {
-	snap->refcount++;
+	atomic_fetch_add_explicit(&snap->refcount, 1, memory_order_relaxed);
 	return snap;
 }
 
 void
 snapshot_unref(struct snapshot *snap)
 {
-	if (snap == NULL || --snap->refcount > 0)
+	if (snap == NULL || atomic_fetch_sub_explicit(&snap->refcount, 1,
+	    memory_order_acq_rel) > 1)
 		return;
 	SSL_CTX_free(snap->tls);
 	SSL_CTX_free(snap->backend_tls);

@@ -1,7 +1,8 @@
 /*
  * gate: the running daemon's shared state.  A snapshot bundles everything a
  * connection needs from the configuration (settings, TLS context, resolved
- * backend) so a connection keeps the one it started with.
+ * backend) so a connection keeps the one it started with.  Workers are the
+ * event loops, one thread each; the gate is what they share.
  */
 #ifndef GATE_H
 #define GATE_H
@@ -9,17 +10,21 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
+#include "metrics.h"
 #include "policy.h"
 #include "trust.h"
 
 struct config;
 struct conn;
+struct evconnlistener;
 
 #define GATE_MAX_BACKEND_ADDRS	8
 
@@ -29,7 +34,7 @@ struct backend_addr {
 };
 
 struct snapshot {
-	unsigned		 refcount;
+	atomic_uint		 refcount;	/* released by any worker */
 	struct config		*cfg;
 	SSL_CTX			*tls;		/* NULL when ssl = off */
 	SSL_CTX			*backend_tls;	/* NULL: plaintext backend */
@@ -42,14 +47,42 @@ struct snapshot {
 
 TAILQ_HEAD(conn_list, conn);
 
-struct gate {
+#define WORKER_MAX_LISTENERS	32
+
+/* One event loop and the connections it owns; nothing here is shared. */
+struct worker {
+	int			 id;
+	pthread_t		 thread;
+	bool			 started;	/* thread created */
 	struct event_base	*base;
-	struct snapshot		*snap;
 	struct conn_list	 conns;
-	unsigned		 nconns;
-	uint64_t		 next_conn_id;
+	atomic_uint		 nconns;	/* read by the metrics */
 	bool			 draining;	/* SIGTERM: waiting for sessions */
+	struct evconnlistener	*listeners[WORKER_MAX_LISTENERS];
+	int			 nlisteners;
+	int			 ctl[2];	/* main -> worker commands */
+	struct event		*ctl_event;
+	struct metrics		 metrics;
 };
+
+struct gate {
+	struct event_base	*base;		/* main thread: signals, metrics */
+	pthread_mutex_t		 lock;		/* guards snap */
+	struct snapshot		*snap;		/* for new connections */
+	atomic_uint		 nconns;	/* all workers: max_connections */
+	struct worker		*workers;
+	int			 nworkers;
+	uint64_t		 reloads_ok;	/* main thread only */
+	uint64_t		 reloads_failed;
+};
+
+extern struct gate gate;
+
+/* The snapshot for a new connection: a reference the caller releases. */
+struct snapshot *gate_snapshot(void);
+
+/* Install a new snapshot for new connections; drops the old reference. */
+void gate_set_snapshot(struct snapshot *);
 
 /*
  * TCP_NODELAY, and keepalives as tcp_keepalives_* say (0: the system's).

@@ -1,12 +1,15 @@
 /*
  * listener: binds listen_addresses:port ("*" meaning every IPv4 and IPv6
  * address, as in postgresql.conf) and hands accepted sockets to client.c.
+ * Each worker has its own sockets on the same addresses (SO_REUSEPORT):
+ * the kernel spreads new connections over the workers.
  */
 #include <sys/socket.h>
 
 #include <netinet/in.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,15 +19,12 @@
 #include <event2/listener.h>
 
 #include "client.h"
+#include "gate.h"
 #include "config.h"
 #include "listener.h"
 #include "log.h"
 
-#define LISTENER_MAX	32
 #define LISTEN_BACKLOG	1024
-
-static struct evconnlistener	*listeners[LISTENER_MAX];
-static int			 nlisteners;
 
 static void
 accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
@@ -43,41 +43,65 @@ accept_error_cb(struct evconnlistener *l, void *arg)
 	log_warn("could not accept a connection: %s", strerror(errno));
 }
 
+/*
+ * A socket bound to ai.  With SO_REUSEPORT, a second server on the same
+ * port would bind too and silently share the connections; so the first
+ * worker's socket is bound without it first, which fails with EADDRINUSE
+ * if anything holds the port, and only then the shared sockets are made.
+ */
 static int
-bind_one(struct gate *gate, const struct addrinfo *ai, const char *name,
-    int port, char *err, size_t errlen)
+bind_socket(const struct addrinfo *ai, bool reuseport)
 {
-	struct evconnlistener	*l;
-	char			 host[NI_MAXHOST] = "?";
-	int			 fd, one = 1;
+	int	fd, one = 1;
 
-	getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof(host), NULL, 0,
-	    NI_NUMERICHOST);
-	if (nlisteners == LISTENER_MAX) {
-		snprintf(err, errlen, "listen_addresses: more than %d "
-		    "addresses", LISTENER_MAX);
-		return -1;
-	}
 	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, ai->ai_protocol);
-	if (fd < 0) {
-		snprintf(err, errlen, "could not create socket for \"%s\": %s",
-		    name, strerror(errno));
+	if (fd < 0)
 		return -1;
-	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (reuseport)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	/* "*" binds :: and 0.0.0.0 separately, so keep IPv6 to IPv6. */
 	if (ai->ai_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+		int	saved = errno;
+
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+static int
+bind_one(struct worker *w, const struct addrinfo *ai, const char *name,
+    int port, char *err, size_t errlen)
+{
+	struct evconnlistener	*l;
+	char			 host[NI_MAXHOST] = "?";
+	int			 fd = -1;
+
+	getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof(host), NULL, 0,
+	    NI_NUMERICHOST);
+	if (w->nlisteners == WORKER_MAX_LISTENERS) {
+		snprintf(err, errlen, "listen_addresses: more than %d "
+		    "addresses", WORKER_MAX_LISTENERS);
+		return -1;
+	}
+	/* Worker 0 first makes sure nobody holds the port (see above). */
+	if (w->id == 0 && (fd = bind_socket(ai, false)) >= 0)
+		close(fd);
+	if (w->id != 0 || fd >= 0)
+		fd = bind_socket(ai, true);
+	if (fd < 0) {
 		snprintf(err, errlen, "could not bind to %s port %d (from "
 		    "listen_addresses \"%s\"): %s%s", host, port, name,
 		    strerror(errno), errno == EADDRINUSE ? "; is another "
 		    "server already running on that port?" : "");
-		close(fd);
 		return -1;
 	}
-	l = evconnlistener_new(gate->base, accept_cb, gate,
+	l = evconnlistener_new(w->base, accept_cb, w,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, LISTEN_BACKLOG, fd);
 	if (l == NULL) {
 		snprintf(err, errlen, "could not listen on %s port %d: %s",
@@ -86,13 +110,14 @@ bind_one(struct gate *gate, const struct addrinfo *ai, const char *name,
 		return -1;
 	}
 	evconnlistener_set_error_cb(l, accept_error_cb);
-	listeners[nlisteners++] = l;
-	log_info("listening on %s port %d", host, port);
+	w->listeners[w->nlisteners++] = l;
+	if (w->id == 0)
+		log_info("listening on %s port %d", host, port);
 	return 0;
 }
 
 static int
-open_name(struct gate *gate, const char *name, int port, char *err,
+open_name(struct worker *w, const char *name, int port, char *err,
     size_t errlen)
 {
 	struct addrinfo	 hints, *res, *ai;
@@ -116,9 +141,9 @@ open_name(struct gate *gate, const char *name, int port, char *err,
 	 * host without IPv6) is a warning as long as another one works.
 	 */
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		if (bind_one(gate, ai, name, port, err, errlen) == 0)
+		if (bind_one(w, ai, name, port, err, errlen) == 0)
 			bound++;
-		else if (ai->ai_next != NULL || bound > 0)
+		else if ((ai->ai_next != NULL || bound > 0) && w->id == 0)
 			log_warn("%s", err);
 	}
 	freeaddrinfo(res);
@@ -126,7 +151,7 @@ open_name(struct gate *gate, const char *name, int port, char *err,
 }
 
 int
-listener_open(struct gate *gate, const struct config *cfg, char *err,
+listener_open(struct worker *w, const struct config *cfg, char *err,
     size_t errlen)
 {
 	char	*list, *name, *save = NULL;
@@ -137,14 +162,14 @@ listener_open(struct gate *gate, const struct config *cfg, char *err,
 	}
 	for (name = strtok_r(list, ", \t", &save); name != NULL;
 	    name = strtok_r(NULL, ", \t", &save)) {
-		if (open_name(gate, name, cfg->port, err, errlen) != 0) {
+		if (open_name(w, name, cfg->port, err, errlen) != 0) {
 			free(list);
-			listener_close_all();
+			listener_close_all(w);
 			return -1;
 		}
 	}
 	free(list);
-	if (nlisteners == 0) {
+	if (w->nlisteners == 0) {
 		snprintf(err, errlen, "listen_addresses \"%s\" names no address",
 		    cfg->listen_addresses);
 		return -1;
@@ -153,8 +178,8 @@ listener_open(struct gate *gate, const struct config *cfg, char *err,
 }
 
 void
-listener_close_all(void)
+listener_close_all(struct worker *w)
 {
-	while (nlisteners > 0)
-		evconnlistener_free(listeners[--nlisteners]);
+	while (w->nlisteners > 0)
+		evconnlistener_free(w->listeners[--w->nlisteners]);
 }

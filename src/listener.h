@@ -6,12 +6,12 @@
 
 #include <stddef.h>
 
-struct gate;
+struct worker;
 struct config;
 
-/* Open every address; on any failure close them all and set err. */
-int listener_open(struct gate *, const struct config *, char *err,
+/* Open every address for w; on any failure close them all and set err. */
+int listener_open(struct worker *, const struct config *, char *err,
     size_t errlen);
-void listener_close_all(void);
+void listener_close_all(struct worker *);
 
 #endif

@@ -4,6 +4,7 @@
  * from concurrent processes never interleave.
  */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -13,9 +14,10 @@
 
 #include "log.h"
 
-static int		log_debug_on;
-static enum log_target	log_target = LOG_TARGET_STDERR;
-static unsigned		log_problems;
+/* Set by the main thread, read by every worker. */
+static atomic_int	log_debug_on;
+static atomic_int	log_target = LOG_TARGET_STDERR;
+static atomic_uint	log_problems;
 
 void
 log_set_debug(int on)
@@ -26,19 +28,19 @@ log_set_debug(int on)
 void
 log_set_target(enum log_target target)
 {
-	if (target == log_target)
+	if ((int)target == atomic_load(&log_target))
 		return;
-	if (log_target == LOG_TARGET_SYSLOG)
-		closelog();
 	if (target == LOG_TARGET_SYSLOG)
 		openlog("pgsslgate", LOG_PID | LOG_NDELAY, LOG_DAEMON);
-	log_target = target;
+	/* Workers may be logging: switch first, close the old one after. */
+	if (atomic_exchange(&log_target, (int)target) == LOG_TARGET_SYSLOG)
+		closelog();
 }
 
 unsigned
 log_problem_count(void)
 {
-	return log_problems;
+	return atomic_load(&log_problems);
 }
 
 static const char *
@@ -77,11 +79,16 @@ log_msg(enum log_level level, const char *fmt, ...)
 	size_t		 n = 0;
 	int		 r;
 
-	if (level == LOG_LEVEL_DEBUG && !log_debug_on)
+	enum log_target	 target = (enum log_target)atomic_load_explicit(
+			    &log_target, memory_order_relaxed);
+
+	if (level == LOG_LEVEL_DEBUG &&
+	    !atomic_load_explicit(&log_debug_on, memory_order_relaxed))
 		return;
 	if (level >= LOG_LEVEL_WARNING)
-		log_problems++;
-	if (log_target == LOG_TARGET_STDERR) {
+		atomic_fetch_add_explicit(&log_problems, 1,
+		    memory_order_relaxed);
+	if (target == LOG_TARGET_STDERR) {
 		gettimeofday(&tv, NULL);
 		gmtime_r(&tv.tv_sec, &tm);
 		n = strftime(line, sizeof(line), "%Y-%m-%d %H:%M:%S", &tm);
@@ -90,7 +97,7 @@ log_msg(enum log_level level, const char *fmt, ...)
 		if (r > 0)
 			n += (size_t)r;
 	}
-	if (log_target != LOG_TARGET_REPORT || level != LOG_LEVEL_LOG) {
+	if (target != LOG_TARGET_REPORT || level != LOG_LEVEL_LOG) {
 		r = snprintf(line + n, sizeof(line) - n, "%s:  ",
 		    level_name(level));
 		if (r > 0)
@@ -103,12 +110,12 @@ log_msg(enum log_level level, const char *fmt, ...)
 		n += (size_t)r;
 	if (n > sizeof(line) - 2)
 		n = sizeof(line) - 2;
-	if (log_target == LOG_TARGET_SYSLOG) {
+	if (target == LOG_TARGET_SYSLOG) {
 		line[n] = '\0';
 		syslog(syslog_priority(level), "%s", line);
 		return;
 	}
 	line[n++] = '\n';
-	(void)!write(log_target == LOG_TARGET_REPORT ? STDOUT_FILENO :
+	(void)!write(target == LOG_TARGET_REPORT ? STDOUT_FILENO :
 	    STDERR_FILENO, line, n);
 }

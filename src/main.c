@@ -6,6 +6,8 @@
  */
 #include <sys/resource.h>
 
+#include <unistd.h>
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,11 +23,12 @@
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
+#include "worker.h"
 
-static struct gate	 gate;
 static int		 saved_argc;
 static char		**saved_argv;
 static struct event	*drain_timer;
+static int		 workers_done;
 
 static void
 usage(FILE *out)
@@ -147,11 +150,12 @@ reload(void)
 	struct snapshot		*snap;
 	struct config		*cfg;
 	char			 err[1024];
+	unsigned		 open;
 
 	log_info("received SIGHUP; reloading the configuration");
 	if ((cfg = load_config(saved_argc, saved_argv, err, sizeof(err))) ==
 	    NULL || (snap = snapshot_new(cfg, err, sizeof(err))) == NULL) {
-		metrics.reloads_failed++;
+		gate.reloads_failed++;
 		log_error("reload failed, still serving with the previous "
 		    "configuration and certificates: %s", err);
 		return;
@@ -164,36 +168,63 @@ reload(void)
 	if (strcmp(old->metrics_listen, snap->cfg->metrics_listen) != 0)
 		log_warn("metrics_listen takes effect only at start: still "
 		    "\"%s\"; restart to apply", old->metrics_listen);
+	if (old->workers != snap->cfg->workers)
+		log_warn("workers takes effect only at start: still %d; "
+		    "restart to apply", gate.nworkers);
 	apply_log_destination(snap->cfg);
 	if (snap->cfg->require_ssl && !snap->cfg->ssl)
 		log_warn("require_ssl = on has no effect while ssl = off");
 	raise_fd_limit(snap->cfg->max_connections);
-	snapshot_unref(gate.snap);
-	gate.snap = snap;
-	metrics.reloads_ok++;
+	gate_set_snapshot(snap);
+	gate.reloads_ok++;
+	open = atomic_load(&gate.nconns);
 	log_info("configuration reloaded: ssl = %s, require_ssl = %s, "
 	    "clientcert = %s, backend %s; %u open connection%s keep their "
 	    "settings", snap->cfg->ssl ? "on" : "off",
 	    snap->cfg->require_ssl ? "on" : "off",
 	    config_clientcert_name(snap->cfg->clientcert),
-	    snap->backend_name, gate.nconns, gate.nconns == 1 ? "" : "s");
+	    snap->backend_name, open, open == 1 ? "" : "s");
+}
+
+static void
+tell_workers(char cmd)
+{
+	for (int i = 0; i < gate.nworkers; i++)
+		worker_send(&gate.workers[i], cmd);
 }
 
 static void
 drain_expired(evutil_socket_t fd, short what, void *arg)
 {
+	unsigned	open = atomic_load(&gate.nconns);
+
 	(void)fd;
 	(void)what;
 	(void)arg;
-	log_info("shutdown_timeout expired; closing %u connection%s",
-	    gate.nconns, gate.nconns == 1 ? "" : "s");
-	event_base_loopbreak(gate.base);
+	log_info("shutdown_timeout expired; closing %u connection%s", open,
+	    open == 1 ? "" : "s");
+	tell_workers(WORKER_CMD_QUIT);
+}
+
+/* A worker's loop ended; when all have, so does the main loop. */
+static void
+on_worker_done(evutil_socket_t fd, short what, void *arg)
+{
+	char	byte;
+
+	(void)what;
+	(void)arg;
+	while (read(fd, &byte, 1) == 1)
+		if (++workers_done == gate.nworkers)
+			event_base_loopbreak(gate.base);
 }
 
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
+	static bool	draining;
 	struct timeval	tv;
+	unsigned	open = atomic_load(&gate.nconns);
 
 	(void)what;
 	(void)arg;
@@ -201,28 +232,37 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		reload();
 		return;
 	}
-	listener_close_all();
-	if (sig == SIGINT || gate.nconns == 0 ||
-	    gate.snap->cfg->shutdown_timeout == 0) {
+	if (sig == SIGINT || gate.snap->cfg->shutdown_timeout == 0) {
 		log_info("received %s; closing %u connection%s now",
-		    sig == SIGINT ? "SIGINT" : "SIGTERM", gate.nconns,
-		    gate.nconns == 1 ? "" : "s");
-		event_base_loopbreak(gate.base);
+		    sig == SIGINT ? "SIGINT" : "SIGTERM", open,
+		    open == 1 ? "" : "s");
+		tell_workers(WORKER_CMD_QUIT);
 		return;
 	}
-	if (gate.draining)
+	if (draining)
 		return;
 	/* SIGTERM: no new connections; sessions get shutdown_timeout. */
-	gate.draining = true;
+	draining = true;
 	log_info("received SIGTERM; no longer accepting connections, waiting "
 	    "up to %d s for %u connection%s to finish",
-	    gate.snap->cfg->shutdown_timeout, gate.nconns,
-	    gate.nconns == 1 ? "" : "s");
+	    gate.snap->cfg->shutdown_timeout, open, open == 1 ? "" : "s");
+	tell_workers(WORKER_CMD_DRAIN);
 	tv.tv_sec = gate.snap->cfg->shutdown_timeout;
 	tv.tv_usec = 0;
 	if ((drain_timer = evtimer_new(gate.base, drain_expired, NULL)) ==
 	    NULL || evtimer_add(drain_timer, &tv) != 0)
-		event_base_loopbreak(gate.base);
+		tell_workers(WORKER_CMD_QUIT);
+}
+
+/* workers = 0: one per CPU the process may run on. */
+static int
+worker_count(const struct config *cfg)
+{
+	long	n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (cfg->workers > 0)
+		return cfg->workers;
+	return n > 0 ? (int)n : 1;
 }
 
 /* --check: the whole start-up, as a report on stdout, then exit. */
@@ -263,10 +303,11 @@ main(int argc, char **argv)
 {
 	struct event	*signals[4] = { NULL, NULL, NULL, NULL };
 	static const int signums[4] = { SIGHUP, SIGTERM, SIGINT, 0 };
+	struct event	*done_event = NULL;
 	struct config	*cfg;
 	char		 err[1024];
 	bool		 check = false;
-	int		 rc = 1;
+	int		 rc = 1, started = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-h") == 0 ||
@@ -299,7 +340,6 @@ main(int argc, char **argv)
 		fprintf(stderr, "pgsslgate: %s\n", err);
 		return 1;
 	}
-	TAILQ_INIT(&gate.conns);
 	if ((gate.snap = snapshot_new(cfg, err, sizeof(err))) == NULL) {
 		log_fatal("%s", err);
 		return 1;
@@ -310,13 +350,23 @@ main(int argc, char **argv)
 		    "every client is served in plaintext");
 	raise_fd_limit(cfg->max_connections);
 
-	if ((gate.base = event_base_new()) == NULL) {
-		log_fatal("could not create the event loop");
+	gate.nworkers = worker_count(cfg);
+	if ((gate.base = event_base_new()) == NULL ||
+	    (gate.workers = calloc((size_t)gate.nworkers,
+	    sizeof(*gate.workers))) == NULL) {
+		log_fatal("could not create the event loop: out of memory");
 		goto out;
 	}
-	if (listener_open(&gate, cfg, err, sizeof(err)) != 0 ||
-	    (*cfg->metrics_listen != '\0' &&
-	    metrics_listen(&gate, cfg->metrics_listen, err, sizeof(err)) != 0)) {
+	for (int i = 0; i < gate.nworkers; i++) {
+		if (worker_init(&gate.workers[i], i, cfg, err,
+		    sizeof(err)) != 0) {
+			log_fatal("%s", err);
+			goto out;
+		}
+	}
+	if (*cfg->metrics_listen != '\0' &&
+	    metrics_listen(gate.base, cfg->metrics_listen, err,
+	    sizeof(err)) != 0) {
 		log_fatal("%s", err);
 		goto out;
 	}
@@ -327,21 +377,42 @@ main(int argc, char **argv)
 			goto out;
 		}
 	}
+	done_event = event_new(gate.base, worker_done_fd(),
+	    EV_READ | EV_PERSIST, on_worker_done, NULL);
+	if (done_event == NULL || event_add(done_event, NULL) != 0) {
+		log_fatal("could not set up the event loop");
+		goto out;
+	}
+	for (; started < gate.nworkers; started++) {
+		if (worker_start(&gate.workers[started]) != 0) {
+			log_fatal("could not start worker thread %d", started);
+			tell_workers(WORKER_CMD_QUIT);
+			goto out;
+		}
+	}
 	log_info("pgsslgate %s ready to accept connections: ssl = %s, "
-	    "require_ssl = %s, clientcert = %s, backend %s", PACKAGE_VERSION,
-	    cfg->ssl ? "on" : "off", cfg->require_ssl ? "on" : "off",
-	    config_clientcert_name(cfg->clientcert), gate.snap->backend_name);
+	    "require_ssl = %s, clientcert = %s, backend %s, %d worker%s",
+	    PACKAGE_VERSION, cfg->ssl ? "on" : "off",
+	    cfg->require_ssl ? "on" : "off",
+	    config_clientcert_name(cfg->clientcert), gate.snap->backend_name,
+	    gate.nworkers, gate.nworkers == 1 ? "" : "s");
 	/* From here on, logs go where log_destination says. */
 	apply_log_destination(cfg);
 
 	if (event_base_dispatch(gate.base) != -1)
 		rc = 0;
 out:
-	listener_close_all();
+	/* Threads that were started are told to end, then joined. */
+	if (started > 0 && workers_done < gate.nworkers)
+		tell_workers(WORKER_CMD_QUIT);
+	for (int i = 0; gate.workers != NULL && i < gate.nworkers; i++)
+		worker_finish(&gate.workers[i]);
+	free(gate.workers);
 	metrics_close();
-	conn_free_all(&gate);
 	for (int i = 0; signals[i] != NULL; i++)
 		event_free(signals[i]);
+	if (done_event != NULL)
+		event_free(done_event);
 	if (drain_timer != NULL)
 		event_free(drain_timer);
 	if (gate.base != NULL)

@@ -4,6 +4,7 @@
  * path; rendering happens only when scraped.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -16,8 +17,6 @@
 #include "gate.h"
 #include "log.h"
 #include "metrics.h"
-
-struct metrics	metrics;
 
 static struct evhttp	*metrics_http;
 
@@ -64,55 +63,67 @@ label_value(struct evbuffer *out, const char *s)
 	}
 }
 
-void
-metrics_render(const struct gate *gate, struct evbuffer *out)
+/* A counter summed over the workers. */
+#define SUM(f)	sum_workers(offsetof(struct metrics, f))
+
+static unsigned long long
+sum_workers(size_t offset)
 {
-	const struct snapshot	*snap = gate->snap;
-	time_t			 now = time(NULL);
+	unsigned long long	total = 0;
+
+	for (int i = 0; i < gate.nworkers; i++)
+		total += atomic_load_explicit((_Atomic uint64_t *)
+		    ((char *)&gate.workers[i].metrics + offset),
+		    memory_order_relaxed);
+	return total;
+}
+
+void
+metrics_render(struct evbuffer *out)
+{
+	struct snapshot	*snap = gate_snapshot();
+	time_t		 now = time(NULL);
 
 	family(out, "connections_accepted_total", "counter",
 	    "Client connections accepted.");
 	evbuffer_add_printf(out, "pgsslgate_connections_accepted_total %llu\n",
-	    (unsigned long long)metrics.accepted);
+	    SUM(accepted));
 	family(out, "connections_active", "gauge",
 	    "Client connections open now, in any state.");
 	evbuffer_add_printf(out, "pgsslgate_connections_active %u\n",
-	    gate->nconns);
+	    atomic_load_explicit(&gate.nconns, memory_order_relaxed));
 	family(out, "sessions_total", "counter",
 	    "Sessions set up with the backend, by transport.");
 	evbuffer_add_printf(out, "pgsslgate_sessions_total{transport=\"tls\"} "
 	    "%llu\npgsslgate_sessions_total{transport=\"plain\"} %llu\n",
-	    (unsigned long long)metrics.sessions_tls,
-	    (unsigned long long)metrics.sessions_plain);
+	    SUM(sessions_tls), SUM(sessions_plain));
 	family(out, "cancel_requests_total", "counter",
 	    "Cancel requests forwarded to the backend.");
 	evbuffer_add_printf(out, "pgsslgate_cancel_requests_total %llu\n",
-	    (unsigned long long)metrics.cancels);
+	    SUM(cancels));
 	family(out, "refused_total", "counter",
 	    "Clients refused, by reason.");
 	for (int i = 0; i < METRICS_REFUSED_NREASONS; i++)
 		evbuffer_add_printf(out, "pgsslgate_refused_total{reason=\"%s\"} "
-		    "%llu\n", refusal_names[i],
-		    (unsigned long long)metrics.refused[i]);
+		    "%llu\n", refusal_names[i], SUM(refused[i]));
 	family(out, "tls_handshake_failures_total", "counter",
 	    "Failed TLS handshakes with clients, by reason.");
 	for (int i = 0; i < METRICS_HS_NREASONS; i++)
 		evbuffer_add_printf(out, "pgsslgate_tls_handshake_failures_total"
 		    "{reason=\"%s\"} %llu\n", handshake_names[i],
-		    (unsigned long long)metrics.handshake_failures[i]);
+		    SUM(handshake_failures[i]));
 	family(out, "bytes_relayed_total", "counter",
 	    "Bytes relayed after the startup phase, by direction.");
 	evbuffer_add_printf(out, "pgsslgate_bytes_relayed_total{direction="
 	    "\"client_to_backend\"} %llu\npgsslgate_bytes_relayed_total{"
 	    "direction=\"backend_to_client\"} %llu\n",
-	    (unsigned long long)metrics.bytes_client_to_backend,
-	    (unsigned long long)metrics.bytes_backend_to_client);
+	    SUM(bytes_client_to_backend), SUM(bytes_backend_to_client));
 	family(out, "reloads_total", "counter",
 	    "Configuration reloads (SIGHUP), by result.");
 	evbuffer_add_printf(out, "pgsslgate_reloads_total{result=\"ok\"} %llu\n"
 	    "pgsslgate_reloads_total{result=\"failed\"} %llu\n",
-	    (unsigned long long)metrics.reloads_ok,
-	    (unsigned long long)metrics.reloads_failed);
+	    (unsigned long long)gate.reloads_ok,
+	    (unsigned long long)gate.reloads_failed);
 	if (snap->tls != NULL && snap->trust.cert_not_after != 0) {
 		family(out, "certificate_expiry_seconds", "gauge",
 		    "Seconds until the serving certificate expires.");
@@ -131,6 +142,9 @@ metrics_render(const struct gate *gate, struct evbuffer *out)
 		evbuffer_add_printf(out, "\"} %lld\n",
 		    (long long)(snap->trust.crls[i].next_update - now));
 	}
+	family(out, "workers", "gauge", "Event-loop threads.");
+	evbuffer_add_printf(out, "pgsslgate_workers %d\n", gate.nworkers);
+	snapshot_unref(snap);
 }
 
 static void
@@ -147,7 +161,8 @@ serve(struct evhttp_request *req, void *arg)
 		evhttp_send_error(req, HTTP_INTERNAL, "out of memory");
 		return;
 	}
-	metrics_render(arg, body);
+	(void)arg;
+	metrics_render(body);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
 	evhttp_send_reply(req, HTTP_OK, "OK", body);
@@ -155,7 +170,7 @@ serve(struct evhttp_request *req, void *arg)
 }
 
 int
-metrics_listen(struct gate *gate, const char *hostport, char *err,
+metrics_listen(struct event_base *base, const char *hostport, char *err,
     size_t errlen)
 {
 	char	host[256];
@@ -166,12 +181,12 @@ metrics_listen(struct gate *gate, const char *hostport, char *err,
 		    "host:port", hostport);
 		return -1;
 	}
-	if ((metrics_http = evhttp_new(gate->base)) == NULL) {
+	if ((metrics_http = evhttp_new(base)) == NULL) {
 		snprintf(err, errlen, "metrics_listen: out of memory");
 		return -1;
 	}
 	evhttp_set_allowed_methods(metrics_http, EVHTTP_REQ_GET);
-	evhttp_set_gencb(metrics_http, serve, gate);
+	evhttp_set_gencb(metrics_http, serve, NULL);
 	if (evhttp_bind_socket(metrics_http, host, (ev_uint16_t)port) != 0) {
 		snprintf(err, errlen, "metrics_listen: could not bind to %s "
 		    "port %d: %s", host, port, strerror(errno));

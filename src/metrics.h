@@ -5,12 +5,12 @@
 #ifndef METRICS_H
 #define METRICS_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct event_base;
 struct evbuffer;
-struct gate;
 
 /* Why a client was refused with an ErrorResponse or closed. */
 enum metrics_refusal {
@@ -37,27 +37,35 @@ enum metrics_handshake {
 	METRICS_HS_NREASONS
 };
 
+/*
+ * One set per worker, written only by that worker's thread; the metrics
+ * endpoint sums them.  Relaxed atomics make the cross-thread reads
+ * well-defined without a locked instruction on the hot path.
+ */
 struct metrics {
-	uint64_t	accepted;
-	uint64_t	sessions_tls;
-	uint64_t	sessions_plain;
-	uint64_t	cancels;
-	uint64_t	refused[METRICS_REFUSED_NREASONS];
-	uint64_t	handshake_failures[METRICS_HS_NREASONS];
-	uint64_t	bytes_client_to_backend;
-	uint64_t	bytes_backend_to_client;
-	uint64_t	reloads_ok;
-	uint64_t	reloads_failed;
+	_Atomic uint64_t	accepted;
+	_Atomic uint64_t	sessions_tls;
+	_Atomic uint64_t	sessions_plain;
+	_Atomic uint64_t	cancels;
+	_Atomic uint64_t	refused[METRICS_REFUSED_NREASONS];
+	_Atomic uint64_t	handshake_failures[METRICS_HS_NREASONS];
+	_Atomic uint64_t	bytes_client_to_backend;
+	_Atomic uint64_t	bytes_backend_to_client;
 };
 
-extern struct metrics metrics;
+/* Add n to worker w's counter f (only from w's own thread). */
+#define METRICS_ADD(w, f, n)						\
+	atomic_store_explicit(&(w)->metrics.f,				\
+	    atomic_load_explicit(&(w)->metrics.f, memory_order_relaxed) +	\
+	    (uint64_t)(n), memory_order_relaxed)
+#define METRICS_INC(w, f)	METRICS_ADD(w, f, 1)
 
-/* Serve GET /metrics on "host:port". */
-int metrics_listen(struct gate *, const char *hostport, char *err,
+/* Serve GET /metrics on "host:port" from the main thread's loop. */
+int metrics_listen(struct event_base *, const char *hostport, char *err,
     size_t errlen);
 void metrics_close(void);
 
 /* The exposition text, as served. */
-void metrics_render(const struct gate *, struct evbuffer *);
+void metrics_render(struct evbuffer *);
 
 #endif

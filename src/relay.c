@@ -30,10 +30,10 @@ relay_read(struct bufferevent *src, void *arg)
 
 	if (up) {
 		c->bytes_up += n;
-		metrics.bytes_client_to_backend += n;
+		METRICS_ADD(c->worker, bytes_client_to_backend, n);
 	} else {
 		c->bytes_down += n;
-		metrics.bytes_backend_to_client += n;
+		METRICS_ADD(c->worker, bytes_backend_to_client, n);
 	}
 	evbuffer_add_buffer(out, in);
 	if (evbuffer_get_length(out) >= RELAY_HIGH_WATER) {
@@ -101,9 +101,9 @@ relay_start(struct conn *c)
 	c->state = CONN_RELAY;
 	c->established = true;
 	if (c->ssl != NULL)
-		metrics.sessions_tls++;
+		METRICS_INC(c->worker, sessions_tls);
 	else
-		metrics.sessions_plain++;
+		METRICS_INC(c->worker, sessions_plain);
 	if (c->ssl != NULL) {
 		trust_peer_subject(c->ssl, subject, sizeof(subject));
 		snprintf(tls, sizeof(tls), "%s %s%s%s%s%s",

@@ -1,0 +1,122 @@
+/*
+ * worker: one thread, one libevent loop.  Connections never move between
+ * workers, so nothing a connection touches needs a lock; what is shared
+ * (the snapshot pointer, the connection count) lives in gate.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "client.h"
+#include "gate.h"
+#include "listener.h"
+#include "log.h"
+#include "worker.h"
+
+static int	done_pipe[2] = { -1, -1 };
+
+int
+worker_done_fd(void)
+{
+	return done_pipe[0];
+}
+
+static void
+on_command(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker	*w = arg;
+	char		 cmd;
+
+	(void)what;
+	if (read(fd, &cmd, 1) != 1)
+		return;
+	switch (cmd) {
+	case WORKER_CMD_DRAIN:
+		listener_close_all(w);
+		w->draining = true;
+		if (atomic_load_explicit(&w->nconns, memory_order_relaxed) == 0)
+			event_base_loopbreak(w->base);
+		break;
+	case WORKER_CMD_QUIT:
+		listener_close_all(w);
+		event_base_loopbreak(w->base);
+		break;
+	}
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker	*w = arg;
+	char		 done = 1;
+
+	event_base_dispatch(w->base);
+	listener_close_all(w);
+	conn_free_all(w);
+	(void)!write(done_pipe[1], &done, 1);
+	return NULL;
+}
+
+int
+worker_init(struct worker *w, int id, const struct config *cfg, char *err,
+    size_t errlen)
+{
+	w->id = id;
+	w->ctl[0] = w->ctl[1] = -1;
+	TAILQ_INIT(&w->conns);
+	if (done_pipe[0] < 0 &&
+	    pipe2(done_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+		snprintf(err, errlen, "could not create a pipe: %s",
+		    strerror(errno));
+		return -1;
+	}
+	if ((w->base = event_base_new()) == NULL ||
+	    pipe2(w->ctl, O_CLOEXEC | O_NONBLOCK) != 0 ||
+	    (w->ctl_event = event_new(w->base, w->ctl[0], EV_READ | EV_PERSIST,
+	    on_command, w)) == NULL || event_add(w->ctl_event, NULL) != 0) {
+		snprintf(err, errlen, "could not set up worker %d: %s", id,
+		    strerror(errno));
+		return -1;
+	}
+	return listener_open(w, cfg, err, errlen);
+}
+
+int
+worker_start(struct worker *w)
+{
+	if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
+		return -1;
+	w->started = true;
+	return 0;
+}
+
+void
+worker_send(struct worker *w, char cmd)
+{
+	if (w->ctl[1] >= 0)
+		(void)!write(w->ctl[1], &cmd, 1);
+}
+
+void
+worker_finish(struct worker *w)
+{
+	if (w->started)
+		pthread_join(w->thread, NULL);
+	w->started = false;
+	listener_close_all(w);
+	conn_free_all(w);
+	if (w->ctl_event != NULL)
+		event_free(w->ctl_event);
+	if (w->base != NULL)
+		event_base_free(w->base);
+	for (int i = 0; i < 2; i++)
+		if (w->ctl[i] >= 0)
+			close(w->ctl[i]);
+	w->ctl_event = NULL;
+	w->base = NULL;
+}
