@@ -16,10 +16,8 @@
 #include "gate.h"
 #include "log.h"
 
-#define CHECK_CONNECT_TIMEOUT_MS	3000
-
 static int
-try_connect(const struct backend_addr *a)
+try_connect(const struct backend_addr *a, int timeout_ms)
 {
 	struct pollfd	pfd;
 	socklen_t	len = sizeof(int);
@@ -32,7 +30,7 @@ try_connect(const struct backend_addr *a)
 		if (err == EINPROGRESS) {
 			pfd.fd = fd;
 			pfd.events = POLLOUT;
-			if (poll(&pfd, 1, CHECK_CONNECT_TIMEOUT_MS) != 1)
+			if (poll(&pfd, 1, timeout_ms) != 1)
 				err = ETIMEDOUT;
 			else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err,
 			    &len) != 0)
@@ -49,7 +47,8 @@ check_backend(const struct snapshot *snap)
 	int	err = 0;
 
 	for (int i = 0; i < snap->nbackend; i++)
-		if ((err = try_connect(&snap->backend[i])) == 0)
+		if ((err = try_connect(&snap->backend[i],
+		    snap->cfg->backend_connect_timeout)) == 0)
 			break;
 	if (err == 0)
 		log_info("backend %s accepts connections", snap->backend_name);

@@ -29,6 +29,7 @@ static int		 saved_argc;
 static char		**saved_argv;
 static struct event	*drain_timer;
 static int		 workers_done;
+static struct config	*started_cfg;	/* what the sockets were opened with */
 
 static void
 usage(FILE *out)
@@ -146,7 +147,7 @@ apply_log_destination(const struct config *cfg)
 static void
 reload(void)
 {
-	const struct config	*old = gate.snap->cfg;
+	const struct config	*old = started_cfg;
 	struct snapshot		*snap;
 	struct config		*cfg;
 	char			 err[1024];
@@ -345,6 +346,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	cfg = gate.snap->cfg;
+	started_cfg = config_ref(cfg);
 	if (cfg->require_ssl && !cfg->ssl)
 		log_warn("require_ssl = on has no effect while ssl = off: "
 		    "every client is served in plaintext");
@@ -418,6 +420,7 @@ out:
 	if (gate.base != NULL)
 		event_base_free(gate.base);
 	snapshot_unref(gate.snap);
+	config_unref(started_cfg);
 	libevent_global_shutdown();
 	if (rc == 0)
 		log_info("pgsslgate stopped");

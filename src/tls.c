@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include <arpa/inet.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -136,10 +138,11 @@ host_names(X509 *cert, char *buf, size_t len)
 		} else if (gn->type == GEN_IPADD) {
 			d = ASN1_STRING_get0_data(gn->d.iPAddress);
 			if (ASN1_STRING_length(gn->d.iPAddress) == 4)
-				snprintf(ip, sizeof(ip), "%u.%u.%u.%u", d[0],
-				    d[1], d[2], d[3]);
+				inet_ntop(AF_INET, d, ip, sizeof(ip));
+			else if (ASN1_STRING_length(gn->d.iPAddress) == 16)
+				inet_ntop(AF_INET6, d, ip, sizeof(ip));
 			else
-				snprintf(ip, sizeof(ip), "(IPv6)");
+				snprintf(ip, sizeof(ip), "(malformed)");
 			n += (size_t)snprintf(buf + n, len - n, "%sIP:%s",
 			    n ? ", " : "", ip);
 		}
@@ -240,14 +243,10 @@ check_chain(SSL_CTX *ctx, const struct config *cfg, struct trust_info *info)
 
 /* The key belongs to another certificate: say which one it was tried on. */
 static void
-key_mismatch(SSL_CTX *ctx, const struct config *cfg, char *err, size_t errlen)
+key_mismatch(const char *subj, const struct config *cfg, char *err,
+    size_t errlen)
 {
-	X509	*leaf = SSL_CTX_get0_certificate(ctx);
-	char	 subj[256] = "?";
-
 	ERR_clear_error();
-	if (leaf != NULL)
-		trust_name(X509_get_subject_name(leaf), subj, sizeof(subj));
 	snprintf(err, errlen, "private key file \"%s\" does not match "
 	    "certificate file \"%s\", whose first certificate is \"%s\": "
 	    "the file must start with the server's own certificate, then its "
@@ -297,6 +296,7 @@ tls_server_ctx_new(const struct config *cfg, struct trust_info *info,
     char *err, size_t errlen)
 {
 	const char	*cert = cfg->ssl_cert_file, *key = cfg->ssl_key_file;
+	char		 leaf_name[256];
 	SSL_CTX		*ctx;
 
 	ERR_clear_error();
@@ -335,10 +335,17 @@ tls_server_ctx_new(const struct config *cfg, struct trust_info *info,
 		    CONFIG_SSL_CERT_FILE));
 		goto fail;
 	}
+	/*
+	 * Its name now: a key of another type (EC for an RSA certificate)
+	 * loads into another slot, and then the context's "current"
+	 * certificate is no longer this one.
+	 */
+	trust_name(X509_get_subject_name(SSL_CTX_get0_certificate(ctx)),
+	    leaf_name, sizeof(leaf_name));
 	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
 		if (ERR_GET_REASON(ERR_peek_last_error()) ==
 		    X509_R_KEY_VALUES_MISMATCH) {
-			key_mismatch(ctx, cfg, err, errlen);
+			key_mismatch(leaf_name, cfg, err, errlen);
 			goto fail;
 		}
 		fail_ssl(err, errlen, "could not load private key file \"%s\" "
@@ -347,11 +354,11 @@ tls_server_ctx_new(const struct config *cfg, struct trust_info *info,
 		goto fail;
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {
-		key_mismatch(ctx, cfg, err, errlen);
+		key_mismatch(leaf_name, cfg, err, errlen);
 		goto fail;
 	}
-	log_info("private key file \"%s\": not readable by others, matches "
-	    "the certificate", key);
+	log_info("private key file \"%s\": permissions accepted, matches the "
+	    "certificate", key);
 	if (SSL_CTX_set_cipher_list(ctx, cfg->ssl_ciphers) != 1) {
 		fail_ssl(err, errlen, "ssl_ciphers \"%s\" (%s) selects no "
 		    "usable cipher", cfg->ssl_ciphers,
