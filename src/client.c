@@ -21,6 +21,7 @@
 #include "client.h"
 #include "config.h"
 #include "log.h"
+#include "startup.h"
 #include "tls.h"
 #include "trust.h"
 
@@ -298,87 +299,83 @@ check_cert_user(struct conn *c)
 }
 
 /*
- * Act on one parsed packet.  Returns true when the caller should go on
- * parsing what is buffered, false when the connection moved on (or ended).
+ * Carry out one startup verdict.  Returns true when the caller should go
+ * on with what is buffered, false when the connection moved on or ended.
  */
 static bool
-handle_packet(struct conn *c, const struct pgproto_packet *pkt,
-    struct evbuffer *in)
+carry_out(struct conn *c, const struct startup_step *s, struct evbuffer *in)
 {
-	enum policy_action	action;
+	const struct pgproto_packet	*pkt = &s->pkt;
 
-	action = policy_decide(&c->snap->policy, &c->policy, pkt->kind);
-	policy_advance(&c->policy, pkt->kind, action);
-	log_debug("host=%s port=%s: packet code %u, %u bytes: %s", c->host,
-	    c->port, pkt->code, pkt->length, policy_action_name(action));
-
-	switch (action) {
-	case POLICY_DECLINE:
-		evbuffer_drain(in, pkt->length);
-		if (send_byte(c, PGPROTO_SSL_DECLINE) != 0) {
+	log_debug("host=%s port=%s: packet code %u, %u bytes: verdict %d",
+	    c->host, c->port, pkt->code, pkt->length, (int)s->verdict);
+	switch (s->verdict) {
+	case STARTUP_MORE:
+		return false;
+	case STARTUP_REPLY:
+		evbuffer_drain(in, s->length);
+		if (send_byte(c, s->reply) != 0) {
 			conn_free(c);
 			return false;
 		}
 		return true;
-	case POLICY_TLS_ACCEPT:
-		evbuffer_drain(in, pkt->length);
-		if (send_byte(c, PGPROTO_SSL_ACCEPT) != 0) {
+	case STARTUP_REFUSE:
+		/* An SSLRequest is answered before any refusal. */
+		if (s->reply == PGPROTO_SSL_ACCEPT &&
+		    send_byte(c, s->reply) != 0) {
 			conn_free(c);
 			return false;
 		}
-		/*
-		 * Bytes already here arrived before the handshake, so they were
-		 * not encrypted and may be injected (CVE-2021-23214).
-		 */
-		if (evbuffer_get_length(in) > 0) {
-			conn_refuse(c, METRICS_REFUSED_INJECTION, "08P01",
-			    "received unencrypted data after SSL request",
-			    "This could be either a client-software bug or "
-			    "evidence of an attempted man-in-the-middle attack.");
+		conn_refuse(c, s->reason, s->sqlstate, s->message, s->detail);
+		return false;
+	case STARTUP_TLS:
+		evbuffer_drain(in, s->length);
+		if (send_byte(c, s->reply) != 0) {
+			conn_free(c);
 			return false;
 		}
 		start_tls(c);
 		return false;
-	case POLICY_REFUSE_REPEAT:
+	case STARTUP_CLOSE:
 		log_info("closing connection from host=%s port=%s: %s after %s "
 		    "(protocol violation)", c->host, c->port,
 		    pkt->kind == PGPROTO_SSL_REQUEST ? "SSLRequest" :
 		    "GSSENCRequest", c->policy.tls_active ?
 		    "the TLS handshake" : "one was already answered");
-		METRICS_INC(c->worker, refused[METRICS_REFUSED_PROTOCOL]);
+		METRICS_INC(c->worker, refused[s->reason]);
 		conn_free(c);
 		return false;
-	case POLICY_REFUSE_NO_SSL:
+	case STARTUP_REFUSE_NO_SSL:
 		memcpy(c->user, pkt->user, sizeof(c->user));
 		memcpy(c->database, pkt->database, sizeof(c->database));
 		refuse_no_ssl(c);
 		return false;
-	case POLICY_CANCEL:
-	case POLICY_FORWARD:
+	case STARTUP_CANCEL:
+	case STARTUP_FORWARD:
 		memcpy(c->user, pkt->user, sizeof(c->user));
 		memcpy(c->database, pkt->database, sizeof(c->database));
-		if (action == POLICY_FORWARD && !check_cert_user(c))
+		if (s->verdict == STARTUP_FORWARD && !check_cert_user(c))
 			return false;
-		if (action == POLICY_FORWARD && c->over_limit) {
+		if (s->verdict == STARTUP_FORWARD && c->over_limit) {
 			conn_refuse(c, METRICS_REFUSED_TOO_MANY, "53300",
 			    "sorry, too many clients already", NULL);
 			return false;
 		}
-		if (evbuffer_remove_buffer(in, c->startup, pkt->length) !=
-		    (int)pkt->length) {
+		if (evbuffer_remove_buffer(in, c->startup, s->length) !=
+		    (int)s->length) {
 			conn_free(c);
 			return false;
 		}
 		bufferevent_disable(c->client, EV_READ);
 		c->state = CONN_WAIT_BACKEND;
-		backend_connect(c, action == POLICY_CANCEL);
+		backend_connect(c, s->verdict == STARTUP_CANCEL);
 		return false;
 	}
 	return false;
 }
 
 /*
- * Parse every whole packet that is buffered.  A loop, not recursion: a
+ * Act on every whole packet that is buffered.  A loop, not recursion: a
  * client cannot make the proxy nest (CVE-2026-6479), and policy allows one
  * SSLRequest and one GSSENCRequest at most.
  */
@@ -387,15 +384,15 @@ client_startup_read(struct bufferevent *bev, void *arg)
 {
 	struct conn		*c = arg;
 	struct evbuffer		*in = bufferevent_get_input(bev);
-	struct pgproto_packet	 pkt;
-	enum pgproto_status	 st;
+	struct startup_step	 step;
 
 	if (c->state == CONN_TLS_HANDSHAKE)
 		return;		/* the event callback takes over first */
 	for (;;) {
 		size_t		 avail = evbuffer_get_length(in);
-		size_t		 want = avail < PGPROTO_MAX_PACKET ? avail :
-				    PGPROTO_MAX_PACKET;
+		/* One byte past the largest packet shows what follows it. */
+		size_t		 want = avail < PGPROTO_MAX_PACKET + 1 ? avail :
+				    PGPROTO_MAX_PACKET + 1;
 		const uint8_t	*buf;
 
 		if (avail == 0)
@@ -404,16 +401,8 @@ client_startup_read(struct bufferevent *bev, void *arg)
 			conn_free(c);
 			return;
 		}
-		st = pgproto_parse_startup(buf, want, &pkt);
-		if (st == PGPROTO_INCOMPLETE)
-			return;
-		if (st != PGPROTO_OK) {
-			conn_refuse(c, METRICS_REFUSED_PROTOCOL,
-			    pgproto_status_sqlstate(st),
-			    pgproto_status_message(st), NULL);
-			return;
-		}
-		if (!handle_packet(c, &pkt, in))
+		startup_next(&c->snap->policy, &c->policy, buf, want, &step);
+		if (!carry_out(c, &step, in))
 			return;
 	}
 }

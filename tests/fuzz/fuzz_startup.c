@@ -1,0 +1,89 @@
+/*
+ * fuzz_startup: byte streams through the startup phase exactly as the
+ * event loop feeds it (startup_next on whatever is buffered, the verdict
+ * carried out on the buffer), under every combination of settings.  The
+ * first input byte picks the settings and where the stream is cut into
+ * reads.
+ */
+#include <assert.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "startup.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct policy_settings	set;
+	struct policy_state	st = { 0 };
+	struct startup_step	s;
+	size_t			off = 0, avail, chunk;
+	uint8_t			*buf;
+	int			steps = 0;
+
+	if (size < 1)
+		return 0;
+	set.ssl = data[0] & 1;
+	set.require_ssl = data[0] & 2;
+	set.clientcert = data[0] & 4;
+	chunk = 1 + (data[0] >> 3);	/* bytes per simulated read */
+	data++;
+	size--;
+	/* An exact-size copy, so ASan sees any read past the end. */
+	if ((buf = malloc(size + 1)) == NULL)
+		return 0;
+	memcpy(buf, data, size);
+
+	for (avail = size < chunk ? size : chunk; off < size || avail > 0;) {
+		startup_next(&set, &st, buf + off, avail, &s);
+		/* At most an SSLRequest, a GSSENCRequest and one more. */
+		assert(s.verdict == STARTUP_MORE || ++steps <= 3);
+		switch (s.verdict) {
+		case STARTUP_MORE:
+			if (off + avail >= size)
+				goto out;
+			avail += chunk;
+			if (off + avail > size)
+				avail = size - off;
+			continue;
+		case STARTUP_REPLY:
+			assert(s.reply == 'N');
+			assert(s.length >= 8 && s.length <= avail);
+			off += s.length;
+			avail -= s.length;
+			continue;
+		case STARTUP_TLS:
+			/* Only with nothing after the SSLRequest. */
+			assert(set.ssl && s.length == avail);
+			assert(st.tls_active);
+			off += s.length;
+			avail = 0;
+			/* The handshake "succeeds": what follows is in TLS. */
+			if (off < size)
+				avail = size - off < chunk ? size - off : chunk;
+			continue;
+		case STARTUP_FORWARD:
+			assert(s.pkt.user[0] != '\0');
+			assert(!(set.ssl && (set.require_ssl ||
+			    set.clientcert)) || st.tls_active);
+			goto out;
+		case STARTUP_REFUSE_NO_SSL:
+			assert(set.ssl && !st.tls_active);
+			goto out;
+		case STARTUP_REFUSE:
+			assert(s.sqlstate != NULL && strlen(s.sqlstate) == 5);
+			assert(s.message != NULL);
+			goto out;
+		case STARTUP_CANCEL:
+		case STARTUP_CLOSE:
+			goto out;
+		}
+	}
+out:
+	free(buf);
+	return 0;
+}

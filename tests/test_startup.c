@@ -1,0 +1,181 @@
+/*
+ * test_startup: the startup phase as the event loop drives it, one verdict
+ * at a time, without a socket.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../src/startup.h"
+
+static size_t
+put_request(uint8_t *p, uint32_t code)
+{
+	pgproto_put32(p, 8);
+	pgproto_put32(p + 4, code);
+	return 8;
+}
+
+static size_t
+put_startup(uint8_t *p, const char *user)
+{
+	size_t	n = 8;
+
+	n += (size_t)sprintf((char *)p + n, "user") + 1;
+	n += (size_t)sprintf((char *)p + n, "%s", user) + 1;
+	p[n++] = '\0';
+	pgproto_put32(p, (uint32_t)n);
+	pgproto_put32(p + 4, 3u << 16);
+	return n;
+}
+
+static const struct policy_settings	on_on = { .ssl = true,
+					    .require_ssl = true };
+static const struct policy_settings	on_off = { .ssl = true };
+static const struct policy_settings	off = { .ssl = false };
+
+static void
+test_ssl_request_alone_starts_tls(void **state)
+{
+	uint8_t			buf[16];
+	struct policy_state	st = { 0 };
+	struct startup_step	s;
+	size_t			n = put_request(buf, PGPROTO_SSL_REQUEST_CODE);
+
+	(void)state;
+	startup_next(&on_off, &st, buf, n, &s);
+	assert_int_equal(s.verdict, STARTUP_TLS);
+	assert_int_equal(s.reply, 'S');
+	assert_int_equal(s.length, 8);
+	assert_true(st.tls_active);
+}
+
+/* CVE-2021-23214: a StartupMessage in the same write as the SSLRequest. */
+static void
+test_bytes_after_ssl_request_are_refused_after_s(void **state)
+{
+	uint8_t			buf[128];
+	struct policy_state	st = { 0 };
+	struct startup_step	s;
+	size_t			n = put_request(buf, PGPROTO_SSL_REQUEST_CODE);
+
+	(void)state;
+	n += put_startup(buf + n, "mallory");
+	startup_next(&on_on, &st, buf, n, &s);
+	assert_int_equal(s.verdict, STARTUP_REFUSE);
+	assert_int_equal(s.reply, 'S');		/* never an error instead of S */
+	assert_string_equal(s.sqlstate, "08P01");
+	assert_string_equal(s.message,
+	    "received unencrypted data after SSL request");
+	assert_int_equal(s.reason, METRICS_REFUSED_INJECTION);
+}
+
+static void
+test_gssenc_is_declined_then_startup_forwarded_in_the_same_buffer(void **state)
+{
+	uint8_t			buf[128];
+	struct policy_state	st = { 0 };
+	struct startup_step	s;
+	size_t			n = put_request(buf,
+				    PGPROTO_GSSENC_REQUEST_CODE);
+	size_t			total = n + put_startup(buf + n, "alice");
+
+	(void)state;
+	startup_next(&on_off, &st, buf, total, &s);
+	assert_int_equal(s.verdict, STARTUP_REPLY);
+	assert_int_equal(s.reply, 'N');
+	startup_next(&on_off, &st, buf + s.length, total - s.length, &s);
+	assert_int_equal(s.verdict, STARTUP_FORWARD);
+	assert_string_equal(s.pkt.user, "alice");
+}
+
+static void
+test_plaintext_startup_under_require_ssl_is_refused_with_28000(void **state)
+{
+	uint8_t			buf[64];
+	struct policy_state	st = { 0 };
+	struct startup_step	s;
+
+	(void)state;
+	startup_next(&on_on, &st, buf, put_startup(buf, "bob"), &s);
+	assert_int_equal(s.verdict, STARTUP_REFUSE_NO_SSL);
+	assert_string_equal(s.pkt.user, "bob");
+}
+
+static void
+test_ssl_off_declines_and_forwards_plaintext(void **state)
+{
+	uint8_t			buf[64];
+	struct policy_state	st = { 0 };
+	struct startup_step	s;
+
+	(void)state;
+	startup_next(&off, &st, buf, put_request(buf,
+	    PGPROTO_SSL_REQUEST_CODE), &s);
+	assert_int_equal(s.verdict, STARTUP_REPLY);
+	assert_int_equal(s.reply, 'N');
+	startup_next(&off, &st, buf, put_request(buf,
+	    PGPROTO_SSL_REQUEST_CODE), &s);
+	assert_int_equal(s.verdict, STARTUP_CLOSE);
+	assert_int_equal(s.reason, METRICS_REFUSED_PROTOCOL);
+}
+
+static void
+test_cancel_request_is_forwarded_even_under_require_ssl(void **state)
+{
+	uint8_t			buf[16];
+	struct policy_state	st = { 0 };
+	struct startup_step	s;
+
+	(void)state;
+	pgproto_put32(buf, 16);
+	pgproto_put32(buf + 4, PGPROTO_CANCEL_REQUEST_CODE);
+	pgproto_put32(buf + 8, 4242);
+	pgproto_put32(buf + 12, 77);
+	startup_next(&on_on, &st, buf, 16, &s);
+	assert_int_equal(s.verdict, STARTUP_CANCEL);
+	assert_int_equal(s.pkt.cancel_pid, 4242);
+}
+
+static void
+test_partial_packet_waits_and_bad_length_is_refused(void **state)
+{
+	uint8_t			buf[64];
+	struct policy_state	st = { 0 };
+	struct startup_step	s;
+	size_t			n = put_startup(buf, "carol");
+
+	(void)state;
+	startup_next(&on_off, &st, buf, n - 1, &s);
+	assert_int_equal(s.verdict, STARTUP_MORE);
+	pgproto_put32(buf, 20000);
+	startup_next(&on_off, &st, buf, 4, &s);
+	assert_int_equal(s.verdict, STARTUP_REFUSE);
+	assert_string_equal(s.sqlstate, "08P01");
+	assert_int_equal(s.reply, 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ssl_request_alone_starts_tls),
+		cmocka_unit_test(test_bytes_after_ssl_request_are_refused_after_s),
+		cmocka_unit_test(
+		    test_gssenc_is_declined_then_startup_forwarded_in_the_same_buffer),
+		cmocka_unit_test(
+		    test_plaintext_startup_under_require_ssl_is_refused_with_28000),
+		cmocka_unit_test(test_ssl_off_declines_and_forwards_plaintext),
+		cmocka_unit_test(
+		    test_cancel_request_is_forwarded_even_under_require_ssl),
+		cmocka_unit_test(
+		    test_partial_packet_waits_and_bad_length_is_refused),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
