@@ -39,11 +39,41 @@
 #   expired.crl              by intermediate, revoking carol, but its
 #                            nextUpdate was a day ago
 #
-# Every certificate is valid from one day ago to 365 days ahead, every CRL
-# (but expired.crl) from one day ago to 365 days ahead; every key is mode
-# 0600.  Nothing is done when DIR/.done-v2 exists (certificates made by an
-# older version of this script, marked .done, are made again).  Silent unless
-# it fails.
+# For live operations (reload, expiry warnings):
+#
+#   server-rogue.crt/.key    RSA-2048 leaf, same SANs as server.crt, signed by
+#                            the rogue CA: what a reload swaps in
+#   server-rogue-chain.crt   server-rogue.crt then rogue.crt
+#   server-expired.crt/.key  leaf like server.crt, signed by intermediate,
+#                            valid from 30 days ago to 1 day ago
+#   server-expired-chain.crt server-expired.crt then intermediate.crt
+#   server-soon.crt/.key     leaf like server.crt, signed by intermediate,
+#                            valid from 1 day ago to 10 days ahead
+#   server-soon-chain.crt    server-soon.crt then intermediate.crt
+#
+# For TLS between pgsslgate and the backend (backend_sslcert; the backend
+# itself serves server-chain.crt or wronghost-chain.crt):
+#
+#   proxy.crt/.key           client leaf (clientAuth, subject CN=proxy only)
+#                            signed by intermediate: what pgsslgate presents
+#                            to a PostgreSQL with cert authentication, which
+#                            logs it in as the role proxy
+#   proxy-chain.crt          proxy.crt then intermediate.crt
+#   server-revoked.crt/.key  leaf like server.crt, signed by intermediate,
+#                            which revokes it
+#   server-revoked-chain.crt server-revoked.crt then intermediate.crt
+#   backend-crl-bundle.crl   root.crl, then a later CRL by intermediate
+#                            revoking carol and server-revoked (what
+#                            backend_sslcrl gets; intermediate.crl, made
+#                            before, does not list server-revoked)
+#   backend-crl-dir/         the same two, hashed
+#
+# Every certificate (but server-expired.crt and server-soon.crt) is valid
+# from one day ago to 365 days ahead, every CRL (but expired.crl) from one
+# day ago to 365 days ahead; every key is mode 0600.  Nothing is done when
+# DIR/.done-v4 exists (certificates made by an older version of this script,
+# marked .done, .done-v2 or .done-v3, are made again).  Silent unless it
+# fails.
 set -euo pipefail
 
 usage() {
@@ -54,7 +84,7 @@ usage() {
 [ $# -eq 1 ] || usage
 dir=$1
 
-if [ -e "$dir/.done-v2" ]; then
+if [ -e "$dir/.done-v4" ]; then
 	exit 0
 fi
 
@@ -361,6 +391,113 @@ install_files() {
 	chmod 0644 "$dir"/*.crt
 }
 
+# sign_dated CA EXTENSION SUBJECT KEY OUT NOT_BEFORE NOT_AFTER: as sign, for
+# a certificate with validity dates of its own (UTCTime, as utc_time gives).
+sign_dated() {
+	local ca=$1 ext=$2 subject=$3 key=$4 out=$5 start=$6 end=$7
+	local cadir=$work/ca-$ca csr
+	csr=$work/$(basename "$out").csr
+
+	ossl req -new -config "$cadir/ca.cnf" -key "$key" -subj "$subject" -out "$csr"
+	ossl ca -batch -notext -preserveDN -config "$cadir/ca.cnf" \
+		-cert "$work/$ca.crt" -keyfile "$work/$ca.key" \
+		-startdate "$start" -enddate "$end" \
+		-extfile "$work/ext.cnf" -extensions "$ext" -in "$csr" -out "$out"
+}
+
+# make_dated_leaf NAME CA NOT_BEFORE NOT_AFTER: a localhost server leaf signed
+# by CA: NAME.crt, NAME.key, NAME-chain.crt (leaf then CA.crt)
+make_dated_leaf() {
+	local name=$1 ca=$2 start=$3 end=$4
+	new_rsa_key "$work/$name.key"
+	sign_dated "$ca" server "/O=pgsslgate tests/CN=localhost" "$work/$name.key" \
+		"$work/$name.crt" "$start" "$end"
+	cat "$work/$name.crt" "$work/$ca.crt" >"$work/$name-chain.crt"
+}
+
+make_ops_certs() {
+	make_dated_leaf server-rogue rogue "$not_before" "$not_after"
+	make_dated_leaf server-expired intermediate "$(utc_time '30 days ago')" \
+		"$(utc_time '1 day ago')"
+	make_dated_leaf server-soon intermediate "$not_before" "$(utc_time '10 days')"
+}
+
+check_ops_certs() {
+	ossl verify -CAfile "$work/rogue.crt" -purpose sslserver "$work/server-rogue.crt"
+	ossl verify -CAfile "$work/root.crt" -untrusted "$work/intermediate.crt" \
+		-purpose sslserver "$work/server-soon.crt"
+	# Expired, but otherwise sound: only the dates are wrong with it.
+	ossl verify -no_check_time -CAfile "$work/root.crt" \
+		-untrusted "$work/intermediate.crt" -purpose sslserver \
+		"$work/server-expired.crt"
+	if openssl verify -CAfile "$work/root.crt" -untrusted "$work/intermediate.crt" \
+		"$work/server-expired.crt" >>"$log" 2>&1; then
+		echo "certs.sh: server-expired.crt verifies, but should have expired" >>"$log"
+		return 1
+	fi
+}
+
+install_ops_files() {
+	local name
+	for name in server-rogue server-expired server-soon; do
+		mv -f "$work/$name.crt" "$dir/$name.crt"
+		mv -f "$work/$name.key" "$dir/$name.key"
+		mv -f "$work/$name-chain.crt" "$dir/$name-chain.crt"
+		chmod 0644 "$dir/$name.crt" "$dir/$name-chain.crt"
+		chmod 0600 "$dir/$name.key"
+	done
+}
+
+# The client certificate pgsslgate presents to the backend.  Made after the
+# client PKI, so that the CRLs above (made before it) stay as they were.
+make_backend_certs() {
+	make_client proxy intermediate
+	make_dated_leaf server-revoked intermediate "$not_before" "$not_after"
+	revoke intermediate server-revoked
+	mkdir "$work/backend-crl-dir"
+	cp "$work/root.crl" "$work/backend-crl-dir/root.crl"
+	make_crl intermediate "$work/backend-crl-dir/intermediate.crl"
+	cat "$work/backend-crl-dir/root.crl" "$work/backend-crl-dir/intermediate.crl" \
+		>"$work/backend-crl-bundle.crl"
+	hash_dir "$work/backend-crl-dir"
+}
+
+check_backend_certs() {
+	ossl verify -purpose sslclient -CAfile "$work/root.crt" \
+		-untrusted "$work/intermediate.crt" "$work/proxy.crt"
+	ossl verify -purpose sslclient -CAfile "$work/root.crt" \
+		-untrusted "$work/proxy-chain.crt" "$work/proxy.crt"
+	check_chain server-revoked
+	if openssl verify -crl_check_all -purpose sslserver -CAfile "$work/root.crt" \
+		-untrusted "$work/intermediate.crt" -CRLfile "$work/backend-crl-bundle.crl" \
+		"$work/server-revoked.crt" >>"$log" 2>&1; then
+		echo "certs.sh: server-revoked.crt verifies with backend-crl-bundle.crl" >>"$log"
+		return 1
+	fi
+	ossl verify -crl_check_all -purpose sslserver -CAfile "$work/root.crt" \
+		-untrusted "$work/intermediate.crt" -CRLfile "$work/backend-crl-bundle.crl" \
+		"$work/server.crt"
+}
+
+install_backend_files() {
+	mv -f "$work/proxy.crt" "$dir/proxy.crt"
+	mv -f "$work/proxy.key" "$dir/proxy.key"
+	mv -f "$work/proxy-chain.crt" "$dir/proxy-chain.crt"
+	chmod 0644 "$dir/proxy.crt" "$dir/proxy-chain.crt"
+	chmod 0600 "$dir/proxy.key"
+	mv -f "$work/server-revoked.crt" "$dir/server-revoked.crt"
+	mv -f "$work/server-revoked.key" "$dir/server-revoked.key"
+	mv -f "$work/server-revoked-chain.crt" "$dir/server-revoked-chain.crt"
+	chmod 0644 "$dir/server-revoked.crt" "$dir/server-revoked-chain.crt"
+	chmod 0600 "$dir/server-revoked.key"
+	mv -f "$work/backend-crl-bundle.crl" "$dir/backend-crl-bundle.crl"
+	chmod 0644 "$dir/backend-crl-bundle.crl"
+	rm -rf "$dir/backend-crl-dir"
+	mv "$work/backend-crl-dir" "$dir/backend-crl-dir"
+	chmod 0755 "$dir/backend-crl-dir"
+	chmod 0644 "$dir"/backend-crl-dir/*.crl
+}
+
 main() {
 	write_extensions
 	make_self_signed_ca root "/O=pgsslgate tests/CN=pgsslgate test root CA"
@@ -374,8 +511,14 @@ main() {
 	check_chain wronghost
 	make_client_pki
 	check_client_pki
+	make_ops_certs
+	check_ops_certs
+	make_backend_certs
+	check_backend_certs
 	install_files
-	touch "$dir/.done-v2"
+	install_ops_files
+	install_backend_files
+	touch "$dir/.done-v4"
 }
 
 main

@@ -13,6 +13,15 @@
  * then checks what the options expect and exits 0 only when all of it held
  * (1 when something did not, with the reason on stderr; 2 on bad usage).
  * Without --expect, "connected" is what is expected.
+ *
+ * --hold-file PATH keeps the session open between two runs of --query: the
+ * query runs, "holding until PATH exists" is printed, and once PATH exists
+ * (checked every 50 ms, for up to --timeout seconds) the same query runs
+ * again on the same connection; both must succeed.  A test can so hold a
+ * session open across something it does to the server, then use it again.
+ *
+ * --verbose-errors connects with PQERRORS_VERBOSE, so that a refusal the
+ * server sent shows its SQLSTATE: "refused: ... FATAL:  53300: sorry, ...".
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -33,6 +42,7 @@
 
 #define DEFAULT_CONNECT_TIMEOUT	"10"
 #define DEFAULT_TIMEOUT_S	10
+#define HOLD_POLL_MS		50
 #define SQLSTATE_QUERY_CANCELED	"57014"
 #define VALUE_PRINT_MAX		60
 
@@ -50,6 +60,8 @@ struct options {
 	long		 expect_length;		/* -1: not checked */
 	long		 cancel_after_ms;	/* -1: no cancel */
 	int		 timeout_s;
+	const char	*hold_file;		/* NULL: no second query */
+	bool		 verbose_errors;
 	const char	*conninfo;
 };
 
@@ -61,7 +73,8 @@ static void usage(void)
 	    "usage: %s [--expect connected|refused] [--ssl 0|1]\n"
 	    "          [--error-contains TEXT] [--query SQL]\n"
 	    "          [--expect-value TEXT] [--expect-length N]\n"
-	    "          [--cancel-after MS] [--timeout S] CONNINFO\n"
+	    "          [--cancel-after MS] [--timeout S]\n"
+	    "          [--hold-file PATH] [--verbose-errors] CONNINFO\n"
 	    "       %s --free-port\n", progname, progname);
 	exit(2);
 }
@@ -133,6 +146,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 	o->expect_length = -1;
 	o->cancel_after_ms = -1;
 	o->timeout_s = DEFAULT_TIMEOUT_S;
+	o->hold_file = NULL;
+	o->verbose_errors = false;
 	o->conninfo = NULL;
 
 	for (i = 1; i < argc; i++) {
@@ -145,6 +160,10 @@ static void parse_args(int argc, char **argv, struct options *o)
 			if (o->conninfo != NULL)
 				usage();
 			o->conninfo = a;
+			continue;
+		}
+		if (strcmp(a, "--verbose-errors") == 0) {
+			o->verbose_errors = true;
 			continue;
 		}
 		if (v == NULL)
@@ -171,6 +190,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 			o->cancel_after_ms = parse_number(a, v, 0, 600000);
 		} else if (strcmp(a, "--timeout") == 0) {
 			o->timeout_s = (int)parse_number(a, v, 1, 3600);
+		} else if (strcmp(a, "--hold-file") == 0) {
+			o->hold_file = v;
 		} else {
 			usage();
 		}
@@ -179,6 +200,11 @@ static void parse_args(int argc, char **argv, struct options *o)
 		usage();
 	if (o->cancel_after_ms >= 0 && o->query == NULL) {
 		fprintf(stderr, "%s: --cancel-after needs --query\n", progname);
+		exit(2);
+	}
+	if (o->hold_file != NULL && (o->query == NULL || o->cancel_after_ms >= 0)) {
+		fprintf(stderr, "%s: --hold-file needs --query, without "
+		    "--cancel-after\n", progname);
 		exit(2);
 	}
 	if ((o->expect_value != NULL || o->expect_length >= 0) && o->query == NULL) {
@@ -198,6 +224,57 @@ static PGconn *connect_db(const char *conninfo)
 	const char *const values[] = { DEFAULT_CONNECT_TIMEOUT, conninfo, NULL };
 
 	return PQconnectdbParams(keywords, values, 1);
+}
+
+static bool file_exists(const char *path)
+{
+	return access(path, F_OK) == 0;
+}
+
+static double now_s(void);
+
+/*
+ * The same connection, made step by step so that the error verbosity can be
+ * set before the server says anything.  connect_timeout is libpq's to apply
+ * only in PQconnectdb, so --timeout bounds the whole attempt here.
+ */
+static PGconn *connect_db_verbose(const char *conninfo, int timeout_s)
+{
+	const char *const keywords[] = { "connect_timeout", "dbname", NULL };
+	const char *const values[] = { DEFAULT_CONNECT_TIMEOUT, conninfo, NULL };
+	double deadline = now_s() + timeout_s;
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	PGconn *conn;
+
+	conn = PQconnectStartParams(keywords, values, 1);
+	if (conn == NULL || PQstatus(conn) == CONNECTION_BAD)
+		return conn;
+	PQsetErrorVerbosity(conn, PQERRORS_VERBOSE);
+	while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+		struct pollfd pfd;
+		double left = deadline - now_s();
+		int rc;
+
+		if (left <= 0) {
+			printf("refused: no connection within %d s\n", timeout_s);
+			mismatch("the connection did not complete within %d s",
+			    timeout_s);
+			PQfinish(conn);
+			exit(1);
+		}
+		/* The socket may change between attempts: ask every time. */
+		pfd.fd = PQsocket(conn);
+		pfd.events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+		pfd.revents = 0;
+		rc = poll(&pfd, 1, left > 0.1 ? 100 : (int)(left * 1000) + 1);
+		if (rc < 0 && errno != EINTR) {
+			perror("poll");
+			break;
+		}
+		if (rc > 0)
+			st = PQconnectPoll(conn);
+	}
+	return conn;
 }
 
 static double now_s(void)
@@ -371,6 +448,24 @@ static bool send_cancel(PGconn *conn)
 	return true;
 }
 
+/* --hold-file: wait for the file, then the same query again. */
+static bool hold_then_query_again(PGconn *conn, const struct options *o)
+{
+	double deadline = now_s() + o->timeout_s;
+
+	printf("holding until %s exists\n", o->hold_file);
+	while (!file_exists(o->hold_file)) {
+		if (now_s() >= deadline) {
+			mismatch("%s did not appear within %d s", o->hold_file,
+			    o->timeout_s);
+			return false;
+		}
+		sleep_ms(HOLD_POLL_MS);
+	}
+	printf("released; the same query again on the same connection\n");
+	return run_query(conn, o);
+}
+
 /* Query asynchronously, cancel it, and demand SQLSTATE 57014 in time. */
 static bool run_cancelled_query(PGconn *conn, const struct options *o)
 {
@@ -426,7 +521,10 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	parse_args(argc, argv, &o);
 
-	conn = connect_db(o.conninfo);
+	if (o.verbose_errors)
+		conn = connect_db_verbose(o.conninfo, o.timeout_s);
+	else
+		conn = connect_db(o.conninfo);
 	if (conn == NULL) {
 		mismatch("out of memory");
 		return 1;
@@ -437,6 +535,8 @@ int main(int argc, char **argv)
 			good = run_cancelled_query(conn, &o);
 		else
 			good = run_query(conn, &o);
+		if (good && o.hold_file != NULL)
+			good = hold_then_query_again(conn, &o);
 	}
 	fflush(stdout);
 	PQfinish(conn);

@@ -18,6 +18,20 @@
  *   gss-then-startup  to an ssl=off server with a trusting backend:
  *                     GSSENCRequest, expect 'N', then a plaintext
  *                     StartupMessage: pass iff an 'R' comes back
+ *   silent            connect and send nothing: pass iff the server closes
+ *                     the connection (an ErrorResponse first is allowed)
+ *   half              send the 4-byte length word of a StartupMessage and
+ *                     nothing more: pass as for silent
+ *
+ * silent and half print "closed after S.SSS s" (from the last byte sent, or
+ * the connection when none was), for the caller to judge the timing.
+ *
+ * One mode is a server, not a client:
+ *   listen-full       listen on HOST:PORT with a full accept queue, so that
+ *                     a TCP connect to it gets no answer (Linux drops the
+ *                     SYN); prints "listening with a full queue", then
+ *                     stays so for the timeout and exits 0: a backend that
+ *                     never answers, for backend_connect_timeout
  *
  * Prints what it sent and saw; exits 0 on pass, 1 on fail, 2 on bad usage.
  * Not answering within the timeout (10 s unless told) is a failure.
@@ -75,7 +89,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 	    "usage: %s [--timeout S] MODE HOST PORT\n"
-	    "modes: inject badlen truncated garbage double-ssl gss-then-startup\n",
+	    "modes: inject badlen truncated garbage double-ssl gss-then-startup\n"
+	    "       silent half listen-full\n",
 	    progname);
 	exit(2);
 }
@@ -580,6 +595,92 @@ static bool mode_gss_then_startup(const struct target *t)
 	return true;
 }
 
+/*
+ * Send the first len bytes of pkt (none when len is 0), then wait for the
+ * server to close without sending anything but ErrorResponses.
+ */
+static bool send_then_wait_close(const struct target *t,
+    const unsigned char *pkt, size_t len)
+{
+	static struct inbuf in;
+	double started;
+	int fd = connect_tcp(t);
+
+	if (fd < 0)
+		return false;
+	memset(&in, 0, sizeof(in));
+	if (len > 0) {
+		print_hex("sent", pkt, len);
+		if (!send_all(fd, pkt, len)) {
+			close(fd);
+			return false;
+		}
+	} else {
+		printf("connected; sending nothing\n");
+	}
+	started = now_s();
+	read_into(fd, &in, 0, deadline_of(t));
+	close(fd);
+	if (!in.timed_out)
+		printf("closed after %.3f s\n", now_s() - started);
+	return errors_then_close(&in, 0, NULL, false, t);
+}
+
+static bool mode_silent(const struct target *t)
+{
+	return send_then_wait_close(t, NULL, 0);
+}
+
+static bool mode_half(const struct target *t)
+{
+	unsigned char pkt[PACKET_MAX];
+
+	build_startup(pkt);
+	return send_then_wait_close(t, pkt, 4);
+}
+
+static bool mode_listen_full(const struct target *t)
+{
+	struct addrinfo hints, *res;
+	int lfd, filler, one = 1, rc;
+	double deadline;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	rc = getaddrinfo(t->host, t->port, &hints, &res);
+	if (rc != 0) {
+		fprintf(stderr, "%s: %s:%s: %s\n", progname, t->host, t->port,
+		    gai_strerror(rc));
+		return false;
+	}
+	lfd = socket(res->ai_family, res->ai_socktype, res->ai_protocol);
+	if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one,
+	    sizeof(one)) != 0 || bind(lfd, res->ai_addr, res->ai_addrlen) != 0 ||
+	    listen(lfd, 0) != 0) {
+		fprintf(stderr, "%s: cannot listen on %s:%s: %s\n", progname,
+		    t->host, t->port, strerror(errno));
+		freeaddrinfo(res);
+		return false;
+	}
+	freeaddrinfo(res);
+	/* A backlog of 0 holds one connection: this one, never accepted. */
+	filler = connect_tcp(t);
+	if (filler < 0)
+		return false;
+	printf("listening with a full queue on %s:%s\n", t->host, t->port);
+	deadline = deadline_of(t);
+	while (now_s() < deadline) {
+		struct timespec ts = { 0, 100000000L };
+
+		nanosleep(&ts, NULL);
+	}
+	close(filler);
+	close(lfd);
+	return true;
+}
+
 struct mode {
 	const char	*name;
 	bool		(*run)(const struct target *);
@@ -592,6 +693,9 @@ static const struct mode modes[] = {
 	{ "garbage", mode_garbage },
 	{ "double-ssl", mode_double_ssl },
 	{ "gss-then-startup", mode_gss_then_startup },
+	{ "silent", mode_silent },
+	{ "half", mode_half },
+	{ "listen-full", mode_listen_full },
 };
 
 int main(int argc, char **argv)
