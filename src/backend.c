@@ -31,6 +31,20 @@ enum {
 };
 
 static void try_address(struct conn *);
+
+/*
+ * backend_connect_timeout bounds each step before the startup packet is
+ * sent: the TCP connect (libevent counts it as the write timeout), the
+ * answer to the SSLRequest and the TLS handshake.
+ */
+static void
+set_connect_timeout(struct conn *c, bool on)
+{
+	int		ms = c->snap->cfg->backend_connect_timeout;
+	struct timeval	tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	bufferevent_set_timeouts(c->backend, on ? &tv : NULL, on ? &tv : NULL);
+}
 static void backend_event(struct bufferevent *, short, void *);
 
 /* The backend could not be used: tell the client (a cancel just ends). */
@@ -39,8 +53,12 @@ backend_failed(struct conn *c, const char *why)
 {
 	char	msg[1024];
 
-	snprintf(msg, sizeof(msg), "could not connect to backend %s: %s",
-	    c->snap->backend_name, why);
+	/* allow's TLS retry failed: the plaintext refusal says more. */
+	snprintf(msg, sizeof(msg), "could not connect to backend %s: %s%s%s%s",
+	    c->snap->backend_name, why, c->allow_refusal != NULL ?
+	    " (the plaintext attempt was refused: \"" : "",
+	    c->allow_refusal != NULL ? c->allow_refusal : "",
+	    c->allow_refusal != NULL ? "\")" : "");
 	if (c->cancel) {
 		/* PostgreSQL never answers a CancelRequest; just close. */
 		log_info("cancel request from host=%s port=%s dropped: %s",
@@ -109,11 +127,18 @@ static void
 probe_read(struct bufferevent *bev, void *arg)
 {
 	struct conn	*c = arg;
-	uint8_t		 type;
+	struct evbuffer	*in = bufferevent_get_input(bev);
+	size_t		 len = evbuffer_get_length(in);
+	const uint8_t	*msg = evbuffer_pullup(in, len < 1024 ? (ssize_t)len :
+			    1024);
+	char		 text[256];
 
-	if (evbuffer_copyout(bufferevent_get_input(bev), &type, 1) != 1)
+	if (msg == NULL || len == 0)
 		return;
-	if (type == 'E' && c->snap->backend_tls != NULL) {
+	if (msg[0] == 'E' && c->snap->backend_tls != NULL) {
+		if (pgproto_error_field(msg, len < 1024 ? len : 1024, 'M', text,
+		    sizeof(text)) == 0 && c->allow_refusal == NULL)
+			c->allow_refusal = strdup(text);
 		log_info("backend %s refused the plaintext session of host=%s "
 		    "port=%s; retrying over TLS (backend_sslmode = allow)",
 		    c->snap->backend_name, c->host, c->port);
@@ -128,9 +153,11 @@ static void
 send_startup(struct conn *c)
 {
 	struct bufferevent	*bev = c->backend;
-	size_t			 len = evbuffer_get_length(c->startup);
+	size_t			 len;
 	const unsigned char	*pkt = evbuffer_pullup(c->startup, -1);
 
+	set_connect_timeout(c, false);
+	len = evbuffer_get_length(c->startup);
 	/* A copy: allow may need the packet again for its TLS retry. */
 	if (pkt == NULL || bufferevent_write(bev, pkt, len) != 0) {
 		backend_failed(c, "out of memory");
@@ -184,6 +211,7 @@ start_tls(struct conn *c)
 	c->backend = bev;
 	c->backend_ssl = ssl;
 	c->state = CONN_BACKEND_TLS;
+	set_connect_timeout(c, true);
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	bufferevent_setcb(bev, NULL, NULL, backend_event, c);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
@@ -242,7 +270,7 @@ connected(struct conn *c)
 	};
 	struct bufferevent	*bev = c->backend;
 
-	bufferevent_set_timeouts(bev, NULL, NULL);
+	set_connect_timeout(c, false);
 	gate_tune_socket(bufferevent_getfd(bev),
 	    c->snap->backend[c->backend_try].ss.ss_family, c->snap->cfg);
 	if (c->backend_want_tls == WANT_PLAIN) {
@@ -250,13 +278,14 @@ connected(struct conn *c)
 		return;
 	}
 	c->state = CONN_BACKEND_SSL;
+	set_connect_timeout(c, true);
 	bufferevent_write(bev, sslrequest, sizeof(sslrequest));
 	bufferevent_setcb(bev, ssl_answer_read, NULL, backend_event, c);
 	bufferevent_enable(bev, EV_READ);
 }
 
 static void
-tls_failed(struct conn *c)
+tls_failed(struct conn *c, bool timeout)
 {
 	unsigned long	errs[8], e;
 	size_t		nerrs = 0;
@@ -265,7 +294,12 @@ tls_failed(struct conn *c)
 	while ((e = bufferevent_get_openssl_error(c->backend)) != 0)
 		if (nerrs < sizeof(errs) / sizeof(errs[0]))
 			errs[nerrs++] = e;
-	backend_tls_describe(c->backend_ssl, errs, nerrs, why, sizeof(why));
+	if (timeout)
+		snprintf(why, sizeof(why), "the TLS handshake did not finish "
+		    "within backend_connect_timeout");
+	else
+		backend_tls_describe(c->backend_ssl, errs, nerrs, why,
+		    sizeof(why));
 	/* libpq's prefer falls back to plaintext when TLS fails. */
 	if (c->backend_want_tls == WANT_TLS_OPTIONAL) {
 		log_info("TLS to backend %s failed (%s); trying plaintext "
@@ -300,11 +334,12 @@ backend_event(struct bufferevent *bev, short what, void *arg)
 			    SSL_get_cipher_name(c->backend_ssl));
 			send_startup(c);
 		} else
-			tls_failed(c);
+			tls_failed(c, (what & BEV_EVENT_TIMEOUT) != 0);
 		return;
 	case CONN_BACKEND_SSL:
-		backend_failed(c, "the backend closed the connection after "
-		    "the SSL request");
+		backend_failed(c, (what & BEV_EVENT_TIMEOUT) ? "no answer to "
+		    "the SSL request within backend_connect_timeout" :
+		    "the backend closed the connection after the SSL request");
 		return;
 	case CONN_BACKEND_PROBE:
 		/* Closed without a word: pass on whatever did arrive. */
@@ -323,9 +358,6 @@ static void
 try_address(struct conn *c)
 {
 	const struct backend_addr	*a = &c->snap->backend[c->backend_try];
-	int				 ms =
-					    c->snap->cfg->backend_connect_timeout;
-	struct timeval			 tv = { ms / 1000, (ms % 1000) * 1000 };
 
 	c->backend = bufferevent_socket_new(c->worker->base, -1,
 	    BEV_OPT_CLOSE_ON_FREE);
@@ -334,8 +366,7 @@ try_address(struct conn *c)
 		return;
 	}
 	bufferevent_setcb(c->backend, NULL, NULL, backend_event, c);
-	/* While connecting, the write timeout is the connect timeout. */
-	bufferevent_set_timeouts(c->backend, NULL, &tv);
+	set_connect_timeout(c, true);
 	if (bufferevent_socket_connect(c->backend,
 	    (const struct sockaddr *)&a->ss, (int)a->len) != 0)
 		connect_failed(c, errno);

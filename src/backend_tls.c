@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 
 #include <stdbool.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -33,6 +34,34 @@ fail_file(char *err, size_t errlen, const char *what, const char *path,
 	return -1;
 }
 
+/* "" is "not set"; anything else must be a file we can open. */
+static int
+readable(const char *path, const char *what, const char *origin, char *err,
+    size_t errlen)
+{
+	FILE	*f;
+
+	if (*path == '\0')
+		return 0;
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s: could not open %s \"%s\": %s",
+		    origin, what, path, strerror(errno));
+		return -1;
+	}
+	fclose(f);
+	return 0;
+}
+
+static void
+prefix_origin(const struct config *cfg, enum config_key key, char *err,
+    size_t errlen)
+{
+	char	msg[1024];
+
+	snprintf(msg, sizeof(msg), "%s", err);
+	snprintf(err, errlen, "%s: %s", config_origin(cfg, key), msg);
+}
+
 SSL_CTX *
 backend_tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
 {
@@ -53,10 +82,20 @@ backend_tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
 	    SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 
-	/* libpq: a root file turns require into verify-ca. */
+	/*
+	 * libpq verifies the chain whenever a root file is given, whatever
+	 * the mode (that is how require becomes verify-ca); prefer then falls
+	 * back to plaintext on failure, as libpq's does.
+	 */
 	verify = cfg->backend_sslmode >= CONFIG_SSLMODE_VERIFY_CA ||
-	    (cfg->backend_sslmode == CONFIG_SSLMODE_REQUIRE &&
-	    *cfg->backend_sslrootcert != '\0');
+	    *cfg->backend_sslrootcert != '\0';
+	if (readable(cfg->backend_sslrootcert, "root certificate file",
+	    config_origin(cfg, CONFIG_BACKEND_SSLROOTCERT), err, errlen) != 0 ||
+	    readable(cfg->backend_sslcert, "certificate file",
+	    config_origin(cfg, CONFIG_BACKEND_SSLCERT), err, errlen) != 0 ||
+	    readable(cfg->backend_sslkey, "private key file",
+	    config_origin(cfg, CONFIG_BACKEND_SSLKEY), err, errlen) != 0)
+		goto fail;
 	if (*cfg->backend_sslrootcert != '\0' &&
 	    SSL_CTX_load_verify_locations(ctx, cfg->backend_sslrootcert,
 	    NULL) != 1) {
@@ -74,8 +113,10 @@ backend_tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
 
 	if (*cfg->backend_sslcert != '\0') {
 		if (tls_check_key_permissions(cfg->backend_sslkey, err,
-		    errlen) != 0)
+		    errlen) != 0) {
+			prefix_origin(cfg, CONFIG_BACKEND_SSLKEY, err, errlen);
 			goto fail;
+		}
 		if (SSL_CTX_use_certificate_chain_file(ctx,
 		    cfg->backend_sslcert) != 1) {
 			fail_file(err, errlen, "certificate file",

@@ -599,6 +599,7 @@ conn_free(struct conn *c)
 	if (c->startup != NULL)
 		evbuffer_free(c->startup);
 	free(c->verify_report);
+	free(c->allow_refusal);
 	snapshot_unref(c->snap);
 	free(c);
 }

@@ -58,6 +58,7 @@ struct conn {
 	uint64_t		 bytes_down;	/* backend to client */
 	const char		*end_reason;
 	char			*verify_report;	/* why the client cert failed */
+	char			*allow_refusal;	/* backend's plaintext refusal */
 	bool			 cancel;	/* forwarding a CancelRequest */
 	bool			 direct_tls;	/* TLS without SSLRequest */
 	uint8_t			 backend_want_tls;	/* enum in backend.c */

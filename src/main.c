@@ -8,6 +8,7 @@
 
 #include <unistd.h>
 
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,12 +112,17 @@ fail:
 	return NULL;
 }
 
-/* Each session holds two descriptors; let max_connections be reachable. */
+/*
+ * Each session holds two descriptors, and each worker a few of its own
+ * (event loop, command pipe, listening sockets); let max_connections be
+ * reachable.
+ */
 static void
-raise_fd_limit(int max_connections)
+raise_fd_limit(int max_connections, int workers)
 {
 	struct rlimit	rl;
-	rlim_t		want = (rlim_t)max_connections * 2 + 64;
+	rlim_t		want = (rlim_t)max_connections * 2 +
+			    (rlim_t)workers * (6 + WORKER_MAX_LISTENERS) + 64;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
 		return;
@@ -131,6 +137,8 @@ raise_fd_limit(int max_connections)
 		    (unsigned long long)rl.rlim_cur,
 		    (unsigned long long)want, max_connections);
 }
+
+static int worker_count(const struct config *);
 
 static void
 apply_log_destination(const struct config *cfg)
@@ -169,13 +177,13 @@ reload(void)
 	if (strcmp(old->metrics_listen, snap->cfg->metrics_listen) != 0)
 		log_warn("metrics_listen takes effect only at start: still "
 		    "\"%s\"; restart to apply", old->metrics_listen);
-	if (old->workers != snap->cfg->workers)
+	if (worker_count(snap->cfg) != gate.nworkers)
 		log_warn("workers takes effect only at start: still %d; "
 		    "restart to apply", gate.nworkers);
 	apply_log_destination(snap->cfg);
 	if (snap->cfg->require_ssl && !snap->cfg->ssl)
 		log_warn("require_ssl = on has no effect while ssl = off");
-	raise_fd_limit(snap->cfg->max_connections);
+	raise_fd_limit(snap->cfg->max_connections, gate.nworkers);
 	gate_set_snapshot(snap);
 	gate.reloads_ok++;
 	open = atomic_load(&gate.nconns);
@@ -255,14 +263,18 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		tell_workers(WORKER_CMD_QUIT);
 }
 
-/* workers = 0: one per CPU the process may run on. */
+/* workers = 0: one per CPU this process may run on (its affinity mask). */
 static int
 worker_count(const struct config *cfg)
 {
-	long	n = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t	set;
+	long		n;
 
 	if (cfg->workers > 0)
 		return cfg->workers;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return CPU_COUNT(&set);
+	n = sysconf(_SC_NPROCESSORS_ONLN);
 	return n > 0 ? (int)n : 1;
 }
 
@@ -350,9 +362,8 @@ main(int argc, char **argv)
 	if (cfg->require_ssl && !cfg->ssl)
 		log_warn("require_ssl = on has no effect while ssl = off: "
 		    "every client is served in plaintext");
-	raise_fd_limit(cfg->max_connections);
-
 	gate.nworkers = worker_count(cfg);
+	raise_fd_limit(cfg->max_connections, gate.nworkers);
 	if ((gate.base = event_base_new()) == NULL ||
 	    (gate.workers = calloc((size_t)gate.nworkers,
 	    sizeof(*gate.workers))) == NULL) {

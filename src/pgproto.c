@@ -190,3 +190,36 @@ pgproto_build_error(uint8_t *buf, size_t cap, const char *sqlstate,
 	}
 	return off;
 }
+
+int
+pgproto_error_field(const uint8_t *buf, size_t len, char type, char *out,
+    size_t outlen)
+{
+	size_t	end, off = 5;
+
+	if (len < 5 || buf[0] != 'E' || outlen == 0)
+		return -1;
+	/* Only what both the length word and the buffer cover. */
+	end = 1 + (size_t)pgproto_get32(buf + 1);
+	if (end > len)
+		end = len;
+	while (off < end && buf[off] != '\0') {
+		const uint8_t	*value = buf + off + 1;
+		const uint8_t	*nul = off + 1 < end ?
+				    memchr(value, '\0', end - off - 1) : NULL;
+		size_t		 vlen;
+
+		if (nul == NULL)
+			return -1;	/* cut off mid-field */
+		vlen = (size_t)(nul - value);
+		if (buf[off] == (uint8_t)type) {
+			if (vlen >= outlen)
+				vlen = outlen - 1;
+			memcpy(out, value, vlen);
+			out[vlen] = '\0';
+			return 0;
+		}
+		off += 1 + vlen + 1;
+	}
+	return -1;
+}

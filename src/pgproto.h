@@ -98,6 +98,14 @@ const char *pgproto_status_message(enum pgproto_status);
 size_t pgproto_build_error(uint8_t *buf, size_t cap, const char *sqlstate,
     const char *message, const char *detail);
 
+/*
+ * Copy field `type` ('M', 'C', ...) of the ErrorResponse at buf (type byte
+ * and length included; len may cover only part of it) into out, as a C
+ * string.  Returns -1 when the field is not (yet) there.
+ */
+int pgproto_error_field(const uint8_t *buf, size_t len, char type, char *out,
+    size_t outlen);
+
 /* Largest ErrorResponse pgproto_build_error() can produce. */
 #define PGPROTO_ERROR_MAX	(1 + 4 + 3 * 8 + 2 * 1025 + 1)
 

@@ -1234,6 +1234,34 @@ test_tls_client_hello_is_rejected_as_bad_length(void **state)
 	    PGPROTO_BAD_LENGTH);
 }
 
+/* backend_sslmode=allow keeps the backend's plaintext refusal for the log. */
+static void
+test_error_field_is_found_in_whole_and_cut_responses(void **state)
+{
+	uint8_t	buf[PGPROTO_ERROR_MAX];
+	char	out[64];
+	size_t	n = pgproto_build_error(buf, sizeof(buf), "28000",
+		    "no pg_hba.conf entry", NULL);
+
+	(void)state;
+	assert_int_equal(pgproto_error_field(buf, n, 'M', out, sizeof(out)), 0);
+	assert_string_equal(out, "no pg_hba.conf entry");
+	assert_int_equal(pgproto_error_field(buf, n, 'C', out, sizeof(out)), 0);
+	assert_string_equal(out, "28000");
+	assert_int_equal(pgproto_error_field(buf, n, 'D', out, sizeof(out)),
+	    -1);
+	/* Cut inside the message: not there yet, and nothing read past. */
+	assert_int_equal(pgproto_error_field(buf, n - 8, 'M', out,
+	    sizeof(out)), -1);
+	/* A too-small output buffer truncates. */
+	assert_int_equal(pgproto_error_field(buf, n, 'M', out, 4), 0);
+	assert_string_equal(out, "no ");
+	/* Not an ErrorResponse. */
+	buf[0] = 'R';
+	assert_int_equal(pgproto_error_field(buf, n, 'M', out, sizeof(out)),
+	    -1);
+}
+
 int
 main(void)
 {
@@ -1281,6 +1309,7 @@ main(void)
 		cmocka_unit_test(test_random_buffers_never_break_the_parser_contract),
 		cmocka_unit_test(test_mutated_valid_packets_never_break_the_parser_contract),
 		cmocka_unit_test(test_tls_client_hello_is_rejected_as_bad_length),
+		cmocka_unit_test(test_error_field_is_found_in_whole_and_cut_responses),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

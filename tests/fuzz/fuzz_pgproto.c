@@ -34,6 +34,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			assert(pkt.user[0] != '\0');
 	}
 	assert(pgproto_status_message(st) != NULL);
+	{
+		char	field[32];
+
+		if (pgproto_error_field(copy, size, 'M', field,
+		    sizeof(field)) == 0)
+			assert(strlen(field) < sizeof(field));
+	}
 	free(copy);
 
 	/* The same bytes as message text: always a well-formed response. */
