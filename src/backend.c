@@ -248,7 +248,8 @@ ssl_answer_read(struct bufferevent *bev, void *arg)
 			send_startup(c);
 			return;
 		}
-		backend_failed(c, "the backend does not support SSL, but "
+		backend_failed(c, c->allow_refusal != NULL ? "the backend does "
+		    "not support SSL" : "the backend does not support SSL, but "
 		    "backend_sslmode requires it");
 		return;
 	default:
