@@ -18,6 +18,55 @@
 #include "relay.h"
 #include "trust.h"
 
+/* TLS records hold at most 16 KiB of data; fewer, fuller records are cheaper. */
+#define RELAY_RECORD	16384
+
+/*
+ * Send what src produced straight to dst's socket when nothing is queued
+ * there.  Queued in dst's output, it would make libevent arm the write
+ * event, wait a loop turn for writability, write and disarm it: two
+ * epoll_ctl and an extra epoll_wait per message.  Whatever the socket does
+ * not take now is queued after all, and libevent carries on from there
+ * (for TLS, SSL_write's retry is then libevent's, with the same bytes).
+ */
+static void
+write_now(struct conn *c, struct bufferevent *dst, struct evbuffer *in)
+{
+	struct evbuffer		*out = bufferevent_get_output(dst);
+	SSL			*ssl = dst == c->client ? c->ssl : c->backend_ssl;
+	struct evbuffer_iovec	 v;
+	size_t			 len;
+	int			 n;
+
+	if (evbuffer_get_length(out) > 0)
+		goto queue;
+	if (ssl == NULL) {
+		(void)evbuffer_write(in, bufferevent_getfd(dst));
+		goto queue;
+	}
+	while ((len = evbuffer_get_length(in)) > 0) {
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		/* A small first chunk with more behind it: fill a record. */
+		if (v.iov_len < RELAY_RECORD && len > v.iov_len) {
+			v.iov_len = len < RELAY_RECORD ? len : RELAY_RECORD;
+			if ((v.iov_base = evbuffer_pullup(in,
+			    (ssize_t)v.iov_len)) == NULL)
+				break;
+		}
+		if (v.iov_len > RELAY_RECORD)
+			v.iov_len = RELAY_RECORD;
+		if ((n = SSL_write(ssl, v.iov_base, (int)v.iov_len)) <= 0) {
+			ERR_clear_error();
+			break;
+		}
+		evbuffer_drain(in, (size_t)n);
+	}
+queue:
+	if (evbuffer_get_length(in) > 0)
+		evbuffer_add_buffer(out, in);
+}
+
 static void
 relay_read(struct bufferevent *src, void *arg)
 {
@@ -35,7 +84,7 @@ relay_read(struct bufferevent *src, void *arg)
 		c->bytes_down += n;
 		METRICS_ADD(c->worker, bytes_backend_to_client, n);
 	}
-	evbuffer_add_buffer(out, in);
+	write_now(c, dst, in);
 	if (evbuffer_get_length(out) >= RELAY_HIGH_WATER) {
 		/* dst is slow: stop reading src until dst drains to half. */
 		bufferevent_disable(src, EV_READ);
