@@ -63,6 +63,7 @@ struct worker {
 	int			 ctl[2];	/* main -> worker commands */
 	struct event		*ctl_event;
 	struct metrics		 metrics;
+	struct evbuffer		*scratch;	/* relay.c's bulk reads */
 };
 
 struct gate {

@@ -3,6 +3,8 @@
  * output (no copy), and closes both sides once either ends, after the other
  * has been sent everything that was already read.
  */
+#include <sys/socket.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +22,7 @@
 
 /* TLS records hold at most 16 KiB of data; fewer, fuller records are cheaper. */
 #define RELAY_RECORD	16384
+#define RELAY_READ	(4 * RELAY_RECORD)
 
 /*
  * Send what src produced straight to dst's socket when nothing is queued
@@ -67,6 +70,40 @@ queue:
 		evbuffer_add_buffer(out, in);
 }
 
+/*
+ * libevent reads a plain socket 4 KiB at a time (EVBUFFER_MAX_READ), so a
+ * bulk transfer (COPY, a large result) would leave as 4 KiB TLS records,
+ * each with its own header, tag and syscalls.  When a read came back full,
+ * take what else the socket holds, up to RELAY_READ, so that write_now()
+ * can send 16 KiB records.  The input buffer cannot grow inside its read
+ * callback (libevent freezes its end), hence the worker's scratch buffer.
+ * EOF and errors are left for libevent to see on its next read.
+ */
+static struct evbuffer *
+read_more(struct conn *c, struct bufferevent *src, struct evbuffer *in)
+{
+	struct evbuffer		*buf = c->worker->scratch;
+	struct evbuffer_iovec	 v;
+	ssize_t			 n;
+
+	if (evbuffer_get_length(in) < 4096 || buf == NULL)
+		return in;		/* the socket was drained */
+	evbuffer_add_buffer(buf, in);
+	while (evbuffer_get_length(buf) < RELAY_READ) {
+		if (evbuffer_reserve_space(buf, RELAY_RECORD, &v, 1) < 1)
+			break;
+		n = recv(bufferevent_getfd(src), v.iov_base, v.iov_len,
+		    MSG_DONTWAIT);
+		if (n <= 0)
+			break;
+		v.iov_len = (size_t)n;
+		evbuffer_commit_space(buf, &v, 1);
+		if ((size_t)n < RELAY_RECORD)
+			break;
+	}
+	return buf;
+}
+
 static void
 relay_read(struct bufferevent *src, void *arg)
 {
@@ -75,7 +112,11 @@ relay_read(struct bufferevent *src, void *arg)
 	struct bufferevent	*dst = up ? c->backend : c->client;
 	struct evbuffer		*in = bufferevent_get_input(src);
 	struct evbuffer		*out = bufferevent_get_output(dst);
-	size_t			 n = evbuffer_get_length(in);
+	size_t			 n;
+
+	if ((up ? c->ssl : c->backend_ssl) == NULL)
+		in = read_more(c, src, in);
+	n = evbuffer_get_length(in);
 
 	if (up) {
 		c->bytes_up += n;
@@ -172,6 +213,8 @@ relay_start(struct conn *c)
 
 	bufferevent_setcb(c->client, relay_read, relay_write, relay_event, c);
 	bufferevent_setcb(c->backend, relay_read, relay_write, relay_event, c);
+	bufferevent_set_max_single_read(c->client, RELAY_READ);
+	bufferevent_set_max_single_read(c->backend, RELAY_READ);
 	evbuffer_free(c->startup);	/* forwarded; not needed again */
 	c->startup = NULL;
 	/* Bytes the client sent after its StartupMessage follow it ... */

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "client.h"
@@ -96,6 +97,7 @@ worker_init(struct worker *w, int id, const struct config *cfg, char *err,
 		return -1;
 	}
 	if ((w->base = new_base()) == NULL ||
+	    (w->scratch = evbuffer_new()) == NULL ||
 	    pipe2(w->ctl, O_CLOEXEC | O_NONBLOCK) != 0 ||
 	    (w->ctl_event = event_new(w->base, w->ctl[0], EV_READ | EV_PERSIST,
 	    on_command, w)) == NULL || event_add(w->ctl_event, NULL) != 0) {
@@ -134,6 +136,9 @@ worker_finish(struct worker *w)
 		event_free(w->ctl_event);
 	if (w->base != NULL)
 		event_base_free(w->base);
+	if (w->scratch != NULL)
+		evbuffer_free(w->scratch);
+	w->scratch = NULL;
 	for (int i = 0; i < 2; i++)
 		if (w->ctl[i] >= 0)
 			close(w->ctl[i]);
