@@ -21,6 +21,7 @@
 #include "client.h"
 #include "config.h"
 #include "log.h"
+#include "relay.h"
 #include "startup.h"
 #include "tls.h"
 #include "trust.h"
@@ -94,8 +95,12 @@ conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen)
 	open = atomic_fetch_add_explicit(&gate.nconns, 1, memory_order_relaxed);
 	if (open >= 2u * max) {
 		atomic_fetch_sub_explicit(&gate.nconns, 1, memory_order_relaxed);
-		log_warn("closing new connection at once: %u connections open, "
-		    "max_connections = %u", open, max);
+		/* A flood must not become a log flood: once a second. */
+		if (time(NULL) != w->last_overload_log) {
+			w->last_overload_log = time(NULL);
+			log_warn("closing new connections at once: %u open, "
+			    "max_connections = %u", open, max);
+		}
 		METRICS_INC(w, refused[METRICS_REFUSED_TOO_MANY]);
 		snapshot_unref(snap);
 		close(fd);
@@ -531,6 +536,7 @@ conn_close_after_flush(struct conn *c, struct bufferevent *survivor)
 {
 	struct timeval	tv = { CONN_FLUSH_TIMEOUT_SEC, 0 };
 
+	relay_stop(c);
 	if (c->backend != NULL && c->backend != survivor) {
 		bufferevent_free(c->backend);
 		c->backend = NULL;
@@ -587,6 +593,8 @@ conn_free(struct conn *c)
 	/* The last session of a SIGTERM drain ends the worker's loop. */
 	if (w->draining && left == 0)
 		event_base_loopbreak(w->base);
+	/* Events on a socket go before the socket does. */
+	relay_stop(c);
 	if (c->timer != NULL)
 		event_free(c->timer);
 	if (c->backend != NULL)

@@ -45,6 +45,9 @@ struct conn {
 	struct bufferevent	*backend;
 	SSL			*backend_ssl;	/* owned by c->backend */
 	struct event		*first_byte;	/* ssl_direct: 0x16 or not? */
+	struct event		*rd_client;	/* relay.c reads plaintext sides */
+	struct event		*rd_backend;	/* itself, not through libevent */
+	bool			 paused[2];	/* [up]: reads held back */
 	struct event		*timer;	/* authentication_timeout */
 	struct evbuffer		*startup;	/* the packet to forward */
 	int			 backend_try;	/* index into snap->backend */

@@ -70,53 +70,37 @@ queue:
 		evbuffer_add_buffer(out, in);
 }
 
-/*
- * libevent reads a plain socket 4 KiB at a time (EVBUFFER_MAX_READ), so a
- * bulk transfer (COPY, a large result) would leave as 4 KiB TLS records,
- * each with its own header, tag and syscalls.  When a read came back full,
- * take what else the socket holds, up to RELAY_READ, so that write_now()
- * can send 16 KiB records.  The input buffer cannot grow inside its read
- * callback (libevent freezes its end), hence the worker's scratch buffer.
- * EOF and errors are left for libevent to see on its next read.
- */
-static struct evbuffer *
-read_more(struct conn *c, struct bufferevent *src, struct evbuffer *in)
+/* Reads of a side are paused while the other side's output is too full. */
+static bool
+is_plain(const struct conn *c, bool up)
 {
-	struct evbuffer		*buf = c->worker->scratch;
-	struct evbuffer_iovec	 v;
-	ssize_t			 n;
-
-	if (evbuffer_get_length(in) < 4096 || buf == NULL)
-		return in;		/* the socket was drained */
-	evbuffer_add_buffer(buf, in);
-	while (evbuffer_get_length(buf) < RELAY_READ) {
-		if (evbuffer_reserve_space(buf, RELAY_RECORD, &v, 1) < 1)
-			break;
-		n = recv(bufferevent_getfd(src), v.iov_base, v.iov_len,
-		    MSG_DONTWAIT);
-		if (n <= 0)
-			break;
-		v.iov_len = (size_t)n;
-		evbuffer_commit_space(buf, &v, 1);
-		if ((size_t)n < RELAY_RECORD)
-			break;
-	}
-	return buf;
+	return (up ? c->ssl : c->backend_ssl) == NULL;
 }
 
 static void
-relay_read(struct bufferevent *src, void *arg)
+pause_reading(struct conn *c, bool up)
 {
-	struct conn		*c = arg;
-	bool			 up = src == c->client;
-	struct bufferevent	*dst = up ? c->backend : c->client;
-	struct evbuffer		*in = bufferevent_get_input(src);
-	struct evbuffer		*out = bufferevent_get_output(dst);
-	size_t			 n;
+	if (is_plain(c, up))
+		event_del(up ? c->rd_client : c->rd_backend);
+	else
+		bufferevent_disable(up ? c->client : c->backend, EV_READ);
+}
 
-	if ((up ? c->ssl : c->backend_ssl) == NULL)
-		in = read_more(c, src, in);
-	n = evbuffer_get_length(in);
+static void
+resume_reading(struct conn *c, bool up)
+{
+	if (is_plain(c, up))
+		event_add(up ? c->rd_client : c->rd_backend, NULL);
+	else
+		bufferevent_enable(up ? c->client : c->backend, EV_READ);
+}
+
+/* Pass what one side sent to the other; pause it if the other is slow. */
+static void
+forward(struct conn *c, bool up, struct evbuffer *in)
+{
+	struct bufferevent	*dst = up ? c->backend : c->client;
+	size_t			 n = evbuffer_get_length(in);
 
 	if (up) {
 		c->bytes_up += n;
@@ -126,50 +110,24 @@ relay_read(struct bufferevent *src, void *arg)
 		METRICS_ADD(c->worker, bytes_backend_to_client, n);
 	}
 	write_now(c, dst, in);
-	if (evbuffer_get_length(out) >= RELAY_HIGH_WATER) {
-		/* dst is slow: stop reading src until dst drains to half. */
-		bufferevent_disable(src, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(dst)) >=
+	    RELAY_HIGH_WATER) {
+		/* dst is slow: stop reading this side until dst drains. */
+		pause_reading(c, up);
+		c->paused[up] = true;
 		bufferevent_setwatermark(dst, EV_WRITE, RELAY_HIGH_WATER / 2,
 		    0);
 	}
 }
 
-/* dst's output fell to its low-water mark. */
+/* One side ended: the other gets what was read, then both close. */
 static void
-relay_write(struct bufferevent *dst, void *arg)
+ended(struct conn *c, bool from_client, bool eof, const char *reason)
 {
-	struct conn		*c = arg;
-	struct bufferevent	*src = dst == c->client ? c->backend :
-				    c->client;
-
-	if (!(bufferevent_get_enabled(src) & EV_READ)) {
-		bufferevent_setwatermark(dst, EV_WRITE, 0, 0);
-		bufferevent_enable(src, EV_READ);
-	}
-}
-
-static void
-relay_event(struct bufferevent *bev, short what, void *arg)
-{
-	struct conn		*c = arg;
-	bool			 from_client = bev == c->client;
-	struct bufferevent	*other = from_client ? c->backend : c->client;
-	unsigned long		 e;
-
-	/* Whatever arrived before the close still goes through. */
-	if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
-		relay_read(bev, c);
-	if (what & BEV_EVENT_EOF) {
+	if (eof) {
 		c->end_reason = from_client ? "client closed the connection" :
 		    "backend closed the connection";
 	} else {
-		char	reason[256] = "";
-
-		if (from_client && c->ssl != NULL &&
-		    (e = bufferevent_get_openssl_error(bev)) != 0)
-			ERR_error_string_n(e, reason, sizeof(reason));
-		else
-			strncpy(reason, strerror(errno), sizeof(reason) - 1);
 		log_info("session host=%s port=%s user=%s: %s connection "
 		    "error: %s", c->host, c->port, c->user,
 		    from_client ? "client" : "backend", reason);
@@ -177,7 +135,119 @@ relay_event(struct bufferevent *bev, short what, void *arg)
 		    "backend connection error";
 	}
 	ERR_clear_error();
-	conn_close_after_flush(c, other);
+	conn_close_after_flush(c, from_client ? c->backend : c->client);
+}
+
+/* TLS sides: libevent has decrypted a record or more. */
+static void
+relay_read(struct bufferevent *src, void *arg)
+{
+	struct conn	*c = arg;
+
+	forward(c, src == c->client, bufferevent_get_input(src));
+}
+
+/*
+ * Plaintext sides are read here rather than by libevent, which reads 4 KiB
+ * at a time after an ioctl(FIONREAD): a bulk transfer (COPY, a large
+ * result) would leave as 4 KiB TLS records, and every message would cost a
+ * syscall more.  Up to RELAY_READ at once, so write_now() can send full
+ * 16 KiB records; into the worker's scratch buffer, which write_now()
+ * leaves empty.
+ */
+static void
+plain_read(struct conn *c, bool up)
+{
+	struct bufferevent	*src = up ? c->client : c->backend;
+	struct evbuffer		*buf = c->worker->scratch;
+	struct evbuffer_iovec	 v;
+	ssize_t			 n = 1;
+	int			 err = 0;
+
+	while (evbuffer_get_length(buf) < RELAY_READ) {
+		if (evbuffer_reserve_space(buf, RELAY_RECORD, &v, 1) < 1) {
+			err = ENOMEM;
+			break;
+		}
+		n = recv(bufferevent_getfd(src), v.iov_base, v.iov_len,
+		    MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != EINTR)
+				err = errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		v.iov_len = (size_t)n;
+		evbuffer_commit_space(buf, &v, 1);
+		if ((size_t)n < RELAY_RECORD)
+			break;
+	}
+	/* Whatever arrived before an end still goes through. */
+	if (evbuffer_get_length(buf) > 0)
+		forward(c, up, buf);
+	if (n == 0 || err != 0)
+		ended(c, up, n == 0, strerror(err));
+}
+
+static void
+plain_read_client(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	plain_read(arg, true);
+}
+
+static void
+plain_read_backend(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	plain_read(arg, false);
+}
+
+/* dst's output fell to its low-water mark: the other side may go on. */
+static void
+relay_write(struct bufferevent *dst, void *arg)
+{
+	struct conn	*c = arg;
+	bool		 up = dst == c->backend;	/* the side that feeds dst */
+
+	if (c->paused[up]) {
+		c->paused[up] = false;
+		bufferevent_setwatermark(dst, EV_WRITE, 0, 0);
+		resume_reading(c, up);
+	}
+}
+
+static void
+relay_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn	*c = arg;
+	bool		 from_client = bev == c->client;
+	char		 reason[256] = "";
+	unsigned long	 e;
+
+	if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+		relay_read(bev, c);
+	if (!(what & BEV_EVENT_EOF)) {
+		if ((e = bufferevent_get_openssl_error(bev)) != 0)
+			ERR_error_string_n(e, reason, sizeof(reason));
+		else
+			snprintf(reason, sizeof(reason), "%s", strerror(errno));
+	}
+	ended(c, from_client, (what & BEV_EVENT_EOF) != 0, reason);
+}
+
+void
+relay_stop(struct conn *c)
+{
+	if (c->rd_client != NULL)
+		event_free(c->rd_client);
+	if (c->rd_backend != NULL)
+		event_free(c->rd_backend);
+	c->rd_client = c->rd_backend = NULL;
 }
 
 void
@@ -213,8 +283,24 @@ relay_start(struct conn *c)
 
 	bufferevent_setcb(c->client, relay_read, relay_write, relay_event, c);
 	bufferevent_setcb(c->backend, relay_read, relay_write, relay_event, c);
-	bufferevent_set_max_single_read(c->client, RELAY_READ);
-	bufferevent_set_max_single_read(c->backend, RELAY_READ);
+	if (c->ssl == NULL) {
+		c->rd_client = event_new(c->worker->base,
+		    bufferevent_getfd(c->client), EV_READ | EV_PERSIST,
+		    plain_read_client, c);
+		bufferevent_disable(c->client, EV_READ);
+	}
+	if (c->backend_ssl == NULL) {
+		c->rd_backend = event_new(c->worker->base,
+		    bufferevent_getfd(c->backend), EV_READ | EV_PERSIST,
+		    plain_read_backend, c);
+		bufferevent_disable(c->backend, EV_READ);
+	}
+	if ((c->ssl == NULL && c->rd_client == NULL) ||
+	    (c->backend_ssl == NULL && c->rd_backend == NULL)) {
+		conn_refuse(c, METRICS_REFUSED_BACKEND, "53200",
+		    "out of memory", NULL);
+		return;
+	}
 	evbuffer_free(c->startup);	/* forwarded; not needed again */
 	c->startup = NULL;
 	/* Bytes the client sent after its StartupMessage follow it ... */
@@ -223,6 +309,8 @@ relay_start(struct conn *c)
 	/* ... and what the backend said while we looked at it goes back. */
 	if (evbuffer_get_length(bufferevent_get_input(c->backend)) > 0)
 		relay_read(c->backend, c);
-	bufferevent_enable(c->client, EV_READ);
-	bufferevent_enable(c->backend, EV_READ);
+	if (!c->paused[true])
+		resume_reading(c, true);
+	if (!c->paused[false])
+		resume_reading(c, false);
 }

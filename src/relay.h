@@ -16,4 +16,7 @@ struct conn;
 /* The backend is connected and has the StartupMessage queued. */
 void relay_start(struct conn *);
 
+/* Stop reading either side (the session is ending); idempotent. */
+void relay_stop(struct conn *);
+
 #endif
