@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <openssl/ssl.h>
@@ -60,6 +61,8 @@ struct worker {
 	bool			 draining;	/* SIGTERM: waiting for sessions */
 	struct evconnlistener	*listeners[WORKER_MAX_LISTENERS];
 	int			 nlisteners;
+	struct event		*accept_pause;	/* after EMFILE: wait a moment */
+	time_t			 last_overload_log;	/* rate limit */
 	int			 ctl[2];	/* main -> worker commands */
 	struct event		*ctl_event;
 	struct metrics		 metrics;

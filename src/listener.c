@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/event.h>
 #include <event2/listener.h>
 
 #include "client.h"
@@ -34,13 +35,45 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	conn_accept(arg, fd, sa, salen);
 }
 
+#define ACCEPT_PAUSE_MS	250
+
+static void
+resume_accepting(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker	*w = arg;
+
+	(void)fd;
+	(void)what;
+	for (int i = 0; i < w->nlisteners; i++)
+		evconnlistener_enable(w->listeners[i]);
+}
+
+/*
+ * EMFILE and friends.  The pending connection stays in the backlog, so the
+ * socket is readable again at once: without a pause, the loop would spin
+ * and the log fill up.  Stop accepting for a moment, say so once, go on;
+ * never exit.
+ */
 static void
 accept_error_cb(struct evconnlistener *l, void *arg)
 {
+	struct worker	*w = arg;
+	struct timeval	 tv = { 0, ACCEPT_PAUSE_MS * 1000 };
+	int		 err = errno;
+
 	(void)l;
-	(void)arg;
-	/* EMFILE and friends: log, keep listening; never exit. */
-	log_warn("could not accept a connection: %s", strerror(errno));
+	if (w->accept_pause == NULL && (w->accept_pause = evtimer_new(w->base,
+	    resume_accepting, w)) == NULL)
+		return;
+	if (evtimer_pending(w->accept_pause, NULL))
+		return;
+	for (int i = 0; i < w->nlisteners; i++)
+		evconnlistener_disable(w->listeners[i]);
+	evtimer_add(w->accept_pause, &tv);
+	log_warn("could not accept a connection: %s; not accepting for %d ms"
+	    "%s", strerror(err), ACCEPT_PAUSE_MS, err == EMFILE ||
+	    err == ENFILE ? " (raise the open file limit, or lower "
+	    "max_connections)" : "");
 }
 
 /*
@@ -182,4 +215,7 @@ listener_close_all(struct worker *w)
 {
 	while (w->nlisteners > 0)
 		evconnlistener_free(w->listeners[--w->nlisteners]);
+	if (w->accept_pause != NULL)
+		event_free(w->accept_pause);
+	w->accept_pause = NULL;
 }

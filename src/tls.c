@@ -446,8 +446,8 @@ tls_describe_errors(const unsigned long *errs, size_t nerrs, char *buf,
 	n = strlen(buf);
 	if (n == 0) {
 		snprintf(buf, len, "the client closed the connection during "
-		    "the handshake (often because it rejected the server "
-		    "certificate)");
+		    "the handshake (a client that rejects the server "
+		    "certificate does this too)");
 		kind = METRICS_HS_EOF;
 	} else if (hint != NULL)
 		snprintf(buf + n, len - n, " (%s)", hint);
