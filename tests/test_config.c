@@ -24,6 +24,9 @@
 
 #define ERRLEN	512
 
+/* Forward secrecy and AEAD only: stricter than PostgreSQL's default. */
+#define DEFAULT_CIPHERS	"ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20"
+
 /* ------------------------------------------------------------------ */
 /* Helpers                                                              */
 /* ------------------------------------------------------------------ */
@@ -98,7 +101,7 @@ test_defaults_match_documentation(void **state)
 	assert_string_equal(cfg->ssl_key_file, "server.key");
 	assert_int_equal(cfg->ssl_min_protocol_version, CONFIG_TLS_1_2);
 	assert_int_equal(cfg->ssl_max_protocol_version, CONFIG_TLS_ANY);
-	assert_string_equal(cfg->ssl_ciphers, "HIGH:!aNULL");
+	assert_string_equal(cfg->ssl_ciphers, DEFAULT_CIPHERS);
 	assert_int_equal(cfg->authentication_timeout, 60000);
 	assert_int_equal(cfg->max_connections, 1000);
 	assert_false(cfg->log_connections);
@@ -569,7 +572,7 @@ test_unterminated_quote_error_names_line(void **state)
 	assert_err_has(err, "q.conf:2");
 	assert_err_has(err, "unterminated");
 	assert_err_has(err, "ssl_ciphers");
-	assert_string_equal(cfg->ssl_ciphers, "HIGH:!aNULL");
+	assert_string_equal(cfg->ssl_ciphers, DEFAULT_CIPHERS);
 }
 
 static void
@@ -986,7 +989,7 @@ test_nul_byte_and_overlong_line_are_rejected_with_line_number(void **state)
 	    err, sizeof(err)), -1);
 	assert_err_has(err, "n.conf:2");
 	assert_err_has(err, "NUL");
-	assert_string_equal(cfg->ssl_ciphers, "HIGH:!aNULL");
+	assert_string_equal(cfg->ssl_ciphers, DEFAULT_CIPHERS);
 
 	assert_non_null(longline);
 	memcpy(longline, "# ", 2);
