@@ -295,12 +295,16 @@ gate_wait_ready() {
 }
 
 # gate_launch NAME ARGS...: run pgsslgate ARGS in the background, output to
-# $WORK/NAME.log.
+# $WORK/NAME.log.  GATE_WRAPPER, when set, is a command (split on blanks)
+# that the gate runs under, e.g. "valgrind --error-exitcode=99": the PID kept
+# is then the wrapper's, whose exit status is what gate_stop judges.
 gate_launch() {
 	local name=$1
+	local -a wrapper=()
 	shift
 	[ -z "${GATE_PID[$name]:-}" ] || die "pgsslgate $name is already running"
-	"$GATE_BIN" "$@" >"$(gate_log "$name")" 2>&1 &
+	read -r -a wrapper <<<"${GATE_WRAPPER:-}"
+	"${wrapper[@]}" "$GATE_BIN" "$@" >"$(gate_log "$name")" 2>&1 &
 	GATE_PID[$name]=$!
 }
 
@@ -352,8 +356,10 @@ kill_gate() {
 	wait "$pid" 2>/dev/null || true
 }
 
-# gate_stop NAME: SIGTERM; passing iff it exits 0 within 10 s and its log
-# holds no sanitizer report.  A failure is a failed test; returns 0.
+# gate_stop NAME: SIGTERM; passing iff it exits 0 within GATE_STOP_TIMEOUT
+# (10 s unless set) and its log holds no sanitizer report.  A failure is a
+# failed test; returns 0.
+GATE_STOP_TIMEOUT=${GATE_STOP_TIMEOUT:-10}
 gate_stop() {
 	local name=$1 pid=${GATE_PID[$1]:-} log status=0
 	log=$(gate_log "$name")
@@ -363,14 +369,14 @@ gate_stop() {
 	fi
 	unset "GATE_PID[$name]"
 	kill -TERM "$pid" 2>/dev/null || true
-	for _ in $(seq 1 200); do
+	for _ in $(seq 1 $((GATE_STOP_TIMEOUT * 20))); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.05
 	done
 	if kill -0 "$pid" 2>/dev/null; then
 		kill -KILL "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
-		fail "pgsslgate $name exits 0 on SIGTERM (still running after 10 s)" "$log"
+		fail "pgsslgate $name exits 0 on SIGTERM (still running after $GATE_STOP_TIMEOUT s)" "$log"
 		return 0
 	fi
 	wait "$pid" || status=$?

@@ -1,5 +1,6 @@
 /*
- * rawprobe: protocol abuse over a plain socket, no libpq.
+ * rawprobe: protocol abuse over a socket (TLS by OpenSSL where a mode says
+ * so), no libpq.
  *
  *   rawprobe [--timeout S] MODE HOST PORT
  *
@@ -26,6 +27,46 @@
  * silent and half print "closed after S.SSS s" (from the last byte sent, or
  * the connection when none was), for the caller to judge the timing.
  *
+ * Hardening modes (tests/faults.sh), where the verdict on the server is the
+ * caller's (its file descriptors, its memory, whether it still answers):
+ *   tls-reset         SSLRequest, expect 'S', send the first half of a real
+ *                     ClientHello, then reset the connection (SO_LINGER 0):
+ *                     pass iff 'S' came and the bytes went out
+ *   tls-half          SSLRequest, a whole TLS handshake, then the 4-byte
+ *                     length word of a StartupMessage over TLS and nothing
+ *                     more: pass iff the server closes in time; prints
+ *                     "closed after S.SSS s" as silent and half do
+ *   noread            log in in plaintext (user and database postgres,
+ *                     trust), send one simple Query, then never read again
+ *                     for the timeout, with a small receive buffer; then
+ *                     close: pass iff the login worked and the query went
+ *                     out.  Prints "query sent; not reading" when it does.
+ *   tls-noread        the same over TLS (SSLRequest, no certificate check)
+ *   push              log in in plaintext, send SELECT pg_sleep(timeout + 1),
+ *                     then the start of a 256 MB Query message, and keep
+ *                     writing it as fast as the connection takes it for the
+ *                     timeout, while the backend (asleep) reads nothing;
+ *                     then close: pass iff the login worked.  Prints
+ *                     "pushing" when it starts and how much went out.
+ *   tls-push          the same over TLS
+ *   flood             open RAWPROBE_COUNT (1000) connections as fast as it
+ *                     can, hold them all (for RAWPROBE_HOLD_MS, 0 unless
+ *                     set), then close them without a word, every other
+ *                     one with a reset: pass iff all connected
+ *   tls-hello         SSLRequest, expect 'S', then a ClientHello built by
+ *                     hand (no TLS library: it can offer what OpenSSL no
+ *                     longer can) with legacy version RAWPROBE_TLS_VERSION
+ *                     (0x0303 unless set; 0x0300 is SSLv3) and the cipher
+ *                     suites RAWPROBE_SUITES (hex, comma-separated); prints
+ *                     "accepted: ServerHello version 0x.... cipher 0x...."
+ *                     or "refused: ..." (an alert, or the connection
+ *                     closed).  Passes iff that is RAWPROBE_EXPECT: refused
+ *                     (the default) or accepted.
+ *
+ * The query of noread and tls-noread is RAWPROBE_QUERY, by default a COPY
+ * of 200 MB: COPY (SELECT repeat('x', 1000) FROM generate_series(1,
+ * 200000)) TO STDOUT.  RAWPROBE_COUNT repeats tls-reset as well.
+ *
  * One mode is a server, not a client:
  *   listen-full       listen on HOST:PORT with a full accept queue, so that
  *                     a TCP connect to it gets no answer (Linux drops the
@@ -39,6 +80,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -46,9 +88,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #define SSL_REQUEST_CODE	80877103u
 #define GSSENC_REQUEST_CODE	80877104u
@@ -90,7 +136,9 @@ static void usage(void)
 	fprintf(stderr,
 	    "usage: %s [--timeout S] MODE HOST PORT\n"
 	    "modes: inject badlen truncated garbage double-ssl gss-then-startup\n"
-	    "       silent half listen-full\n",
+	    "       silent half listen-full\n"
+	    "       tls-reset tls-half noread tls-noread push tls-push flood\n"
+	    "       tls-hello\n",
 	    progname);
 	exit(2);
 }
@@ -681,6 +729,800 @@ static bool mode_listen_full(const struct target *t)
 	return true;
 }
 
+/* ---- hardening modes ---------------------------------------------------- */
+
+#define DEFAULT_NOREAD_QUERY \
+	"COPY (SELECT repeat('x', 1000) FROM generate_series(1, 200000)) " \
+	"TO STDOUT"
+#define NOREAD_RCVBUF		4096
+#define DEFAULT_FLOOD_COUNT	1000
+#define MAX_COUNT		100000
+
+/* A positive number from the environment, or def. */
+static long env_count(const char *name, long def)
+{
+	const char *v = getenv(name);
+	char *end;
+	long n;
+
+	if (v == NULL || *v == '\0')
+		return def;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno != 0 || *end != '\0' || n < 1 || n > MAX_COUNT) {
+		fprintf(stderr, "%s: %s wants a number from 1 to %d, not \"%s\"\n",
+		    progname, name, MAX_COUNT, v);
+		exit(2);
+	}
+	return n;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Close with a reset (RST) instead of an orderly FIN. */
+static void close_with_reset(int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
+/* Blocking reads and writes give up after the timeout. */
+static void set_io_timeout(int fd, const struct target *t)
+{
+	struct timeval tv = { t->timeout_s, 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+/* connect_tcp with SO_RCVBUF set first (0: leave it), so the window is small. */
+static int connect_rcvbuf(const struct target *t, int rcvbuf)
+{
+	struct addrinfo hints, *res, *ai;
+	int fd = -1, rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	rc = getaddrinfo(t->host, t->port, &hints, &res);
+	if (rc != 0) {
+		fprintf(stderr, "%s: %s:%s: %s\n", progname, t->host, t->port,
+		    gai_strerror(rc));
+		return -1;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+		if (fd < 0)
+			continue;
+		if (rcvbuf > 0)
+			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+			    sizeof(rcvbuf));
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		fprintf(stderr, "%s: cannot connect to %s:%s: %s\n", progname,
+		    t->host, t->port, strerror(errno));
+	return fd;
+}
+
+static void print_ssl_errors(const char *what)
+{
+	unsigned long e;
+	char buf[256];
+
+	printf("%s failed", what);
+	while ((e = ERR_get_error()) != 0) {
+		ERR_error_string_n(e, buf, sizeof(buf));
+		printf(": %s", buf);
+	}
+	printf("\n");
+}
+
+/* A client context that checks no certificate: the gate's is not the point. */
+static SSL_CTX *client_ctx(void)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+	if (ctx == NULL) {
+		print_ssl_errors("SSL_CTX_new");
+		return NULL;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	return ctx;
+}
+
+/* SSLRequest on fd; true iff the answer is 'S'. */
+static bool ssl_request(int fd, const struct target *t)
+{
+	unsigned char pkt[8];
+
+	build_request(pkt, SSL_REQUEST_CODE);
+	printf("sent SSLRequest\n");
+	if (!send_all(fd, pkt, sizeof(pkt)))
+		return false;
+	if (read_answer_byte(fd, t, "SSLRequest") != 'S') {
+		printf("FAIL: expected 'S' (this mode wants an ssl=on server)\n");
+		return false;
+	}
+	return true;
+}
+
+/* A connection in plaintext (ssl NULL) or TLS. */
+struct session {
+	int	 fd;
+	SSL	*ssl;
+	SSL_CTX	*ctx;
+};
+
+static void session_close(struct session *s, bool reset)
+{
+	if (s->ssl != NULL)
+		SSL_free(s->ssl);
+	if (s->ctx != NULL)
+		SSL_CTX_free(s->ctx);
+	if (s->fd >= 0) {
+		if (reset)
+			close_with_reset(s->fd);
+		else
+			close(s->fd);
+	}
+	s->fd = -1;
+	s->ssl = NULL;
+	s->ctx = NULL;
+}
+
+/* Connect, and with tls, SSLRequest and a blocking handshake. */
+static bool session_open(struct session *s, const struct target *t, bool tls,
+    int rcvbuf)
+{
+	s->fd = -1;
+	s->ssl = NULL;
+	s->ctx = NULL;
+	if ((s->fd = connect_rcvbuf(t, rcvbuf)) < 0)
+		return false;
+	set_io_timeout(s->fd, t);
+	if (!tls)
+		return true;
+	if (!ssl_request(s->fd, t) || (s->ctx = client_ctx()) == NULL ||
+	    (s->ssl = SSL_new(s->ctx)) == NULL ||
+	    SSL_set_fd(s->ssl, s->fd) != 1) {
+		session_close(s, false);
+		return false;
+	}
+	if (SSL_connect(s->ssl) != 1) {
+		print_ssl_errors("the TLS handshake");
+		session_close(s, false);
+		return false;
+	}
+	printf("TLS handshake done: %s %s\n", SSL_get_version(s->ssl),
+	    SSL_get_cipher_name(s->ssl));
+	return true;
+}
+
+static bool session_write(struct session *s, const unsigned char *p,
+    size_t len)
+{
+	if (s->ssl == NULL)
+		return send_all(s->fd, p, len);
+	while (len > 0) {
+		int n = SSL_write(s->ssl, p, (int)len);
+
+		if (n <= 0) {
+			print_ssl_errors("SSL_write");
+			return false;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/* Up to len bytes: > 0 read, 0 the peer closed, -1 error or timeout. */
+static long session_read(struct session *s, unsigned char *p, size_t len)
+{
+	long n;
+
+	if (s->ssl == NULL) {
+		do
+			n = recv(s->fd, p, len, 0);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			printf("recv: %s\n", strerror(errno));
+		return n;
+	}
+	n = SSL_read(s->ssl, p, (int)len);
+	if (n > 0)
+		return n;
+	switch (SSL_get_error(s->ssl, (int)n)) {
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	case SSL_ERROR_SYSCALL:
+		if (errno == 0)
+			return 0;	/* EOF without close_notify */
+		printf("SSL_read: %s\n", strerror(errno));
+		return -1;
+	default:
+		print_ssl_errors("SSL_read");
+		return -1;
+	}
+}
+
+/*
+ * StartupMessage, then messages until ReadyForQuery: true iff it came
+ * without an ErrorResponse (the backend must trust the user).
+ */
+static bool session_login(struct session *s)
+{
+	static struct inbuf in;
+	unsigned char pkt[PACKET_MAX];
+	size_t n = build_startup(pkt), off = 0;
+
+	memset(&in, 0, sizeof(in));
+	if (!session_write(s, pkt, n))
+		return false;
+	printf("sent a StartupMessage\n");
+	for (;;) {
+		long got;
+
+		while (in.len - off >= 5) {
+			char type = (char)in.data[off];
+			uint32_t mlen = get_u32(in.data + off + 1);
+
+			if (mlen < 4 || mlen > INBUF_MAX / 2) {
+				printf("FAIL: message '%c' claims %u bytes\n",
+				    type, mlen);
+				return false;
+			}
+			if (in.len - off < 1 + (size_t)mlen)
+				break;
+			if (type == 'E') {
+				struct msgsummary sum;
+
+				parse_messages(in.data + off, 1 + mlen, NULL,
+				    &sum);
+				printf("FAIL: an ErrorResponse instead of a "
+				    "session\n");
+				return false;
+			}
+			off += 1 + mlen;
+			if (type == 'Z') {
+				printf("logged in: ReadyForQuery\n");
+				return true;
+			}
+		}
+		if (off > 0) {
+			memmove(in.data, in.data + off, in.len - off);
+			in.len -= off;
+			off = 0;
+		}
+		if (in.len == sizeof(in.data)) {
+			printf("FAIL: more than %d bytes without ReadyForQuery\n",
+			    INBUF_MAX);
+			return false;
+		}
+		got = session_read(s, in.data + in.len, sizeof(in.data) - in.len);
+		if (got <= 0) {
+			printf("FAIL: the connection ended before ReadyForQuery\n");
+			return false;
+		}
+		in.len += (size_t)got;
+	}
+}
+
+static bool run_noread(const struct target *t, bool tls)
+{
+	const char *sql = getenv("RAWPROBE_QUERY");
+	unsigned char *pkt;
+	struct session s;
+	size_t len;
+	bool good;
+
+	if (sql == NULL || *sql == '\0')
+		sql = DEFAULT_NOREAD_QUERY;
+	if (!session_open(&s, t, tls, NOREAD_RCVBUF))
+		return false;
+	if (!session_login(&s)) {
+		session_close(&s, false);
+		return false;
+	}
+	len = 1 + 4 + strlen(sql) + 1;
+	if ((pkt = malloc(len)) == NULL) {
+		session_close(&s, false);
+		return false;
+	}
+	pkt[0] = 'Q';
+	put_u32(pkt + 1, (uint32_t)(len - 1));
+	memcpy(pkt + 5, sql, strlen(sql) + 1);
+	good = session_write(&s, pkt, len);
+	free(pkt);
+	if (good) {
+		printf("query sent; not reading for %d s: %s\n", t->timeout_s,
+		    sql);
+		sleep_ms(t->timeout_s * 1000L);
+		printf("closing without having read the result\n");
+	}
+	session_close(&s, false);
+	return good;
+}
+
+static bool mode_noread(const struct target *t)
+{
+	return run_noread(t, false);
+}
+
+static bool mode_tls_noread(const struct target *t)
+{
+	return run_noread(t, true);
+}
+
+#define PUSH_CHUNK		16384
+#define PUSH_CLAIMED_LENGTH	(256u << 20)
+
+/*
+ * Write as much of p as the connection takes before the deadline, without
+ * blocking past it; OpenSSL wants a retry with the same buffer.
+ */
+static bool session_push(struct session *s, const unsigned char *p,
+    size_t len, double deadline, unsigned long long *total)
+{
+	while (now_s() < deadline) {
+		struct pollfd pfd = { .fd = s->fd, .events = POLLOUT };
+		long n;
+		int wait_ms = (int)((deadline - now_s()) * 1000) + 1;
+
+		if (s->ssl != NULL) {
+			n = SSL_write(s->ssl, p, (int)len);
+			if (n <= 0) {
+				int e = SSL_get_error(s->ssl, (int)n);
+
+				if (e == SSL_ERROR_WANT_READ)
+					pfd.events = POLLIN;
+				else if (e != SSL_ERROR_WANT_WRITE) {
+					print_ssl_errors("SSL_write");
+					return false;
+				}
+			}
+		} else {
+			n = send(s->fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (n < 0 && errno != EAGAIN && errno != EINTR) {
+				printf("send: %s\n", strerror(errno));
+				return false;
+			}
+		}
+		if (n > 0) {
+			*total += (unsigned long long)n;
+			if (s->ssl != NULL || (size_t)n == len)
+				return true;
+			p += n;
+			len -= (size_t)n;
+			continue;
+		}
+		(void)poll(&pfd, 1, wait_ms);
+	}
+	return true;
+}
+
+static bool run_push(const struct target *t, bool tls)
+{
+	static unsigned char chunk[PUSH_CHUNK];
+	unsigned char pkt[PACKET_MAX];
+	unsigned long long total = 0;
+	struct session s;
+	double started, deadline;
+	int flags, n;
+
+	if (!session_open(&s, t, tls, 0))
+		return false;
+	if (!session_login(&s)) {
+		session_close(&s, false);
+		return false;
+	}
+	/* The backend sleeps: it reads nothing for the whole push. */
+	n = snprintf((char *)pkt + 5, sizeof(pkt) - 5, "SELECT pg_sleep(%d)",
+	    t->timeout_s + 1);
+	pkt[0] = 'Q';
+	put_u32(pkt + 1, (uint32_t)(4 + n + 1));
+	if (!session_write(&s, pkt, 5 + (size_t)n + 1)) {
+		session_close(&s, false);
+		return false;
+	}
+	printf("sent %s\n", (char *)pkt + 5);
+	/* The start of a Query that never ends in time. */
+	memset(chunk, 'x', sizeof(chunk));
+	chunk[0] = 'Q';
+	put_u32(chunk + 1, PUSH_CLAIMED_LENGTH);
+	memcpy(chunk + 5, "SELECT '", 8);
+	flags = fcntl(s.fd, F_GETFL);
+	fcntl(s.fd, F_SETFL, flags | O_NONBLOCK);
+	started = now_s();
+	deadline = started + t->timeout_s;
+	printf("pushing a Query of %u bytes for %d s\n", PUSH_CLAIMED_LENGTH,
+	    t->timeout_s);
+	while (now_s() < deadline && total < PUSH_CLAIMED_LENGTH - PUSH_CHUNK) {
+		if (!session_push(&s, chunk, sizeof(chunk), deadline, &total))
+			break;
+		chunk[0] = 'x';		/* the rest is the string */
+		memset(chunk + 1, 'x', 12);
+	}
+	printf("pushed %llu bytes in %.3f s; closing\n", total,
+	    now_s() - started);
+	session_close(&s, false);
+	return true;
+}
+
+static bool mode_push(const struct target *t)
+{
+	return run_push(t, false);
+}
+
+static bool mode_tls_push(const struct target *t)
+{
+	return run_push(t, true);
+}
+
+/* The first flight of a real TLS client, from memory BIOs. */
+static long client_hello(SSL_CTX *ctx, unsigned char *p, size_t len)
+{
+	SSL *ssl = SSL_new(ctx);
+	BIO *rbio = BIO_new(BIO_s_mem()), *wbio = BIO_new(BIO_s_mem());
+	long n = -1;
+
+	if (ssl == NULL || rbio == NULL || wbio == NULL) {
+		BIO_free(rbio);
+		BIO_free(wbio);
+		SSL_free(ssl);
+		return -1;
+	}
+	SSL_set_bio(ssl, rbio, wbio);
+	SSL_set_connect_state(ssl);
+	(void)SSL_do_handshake(ssl);	/* wants to read: the hello is out */
+	n = BIO_read(wbio, p, (int)len);
+	SSL_free(ssl);
+	ERR_clear_error();
+	return n;
+}
+
+static bool mode_tls_reset(const struct target *t)
+{
+	long count = env_count("RAWPROBE_COUNT", 1), i, hello_len;
+	unsigned char hello[PACKET_MAX * 4];
+	SSL_CTX *ctx = client_ctx();
+	bool good = true;
+
+	if (ctx == NULL)
+		return false;
+	hello_len = client_hello(ctx, hello, sizeof(hello));
+	SSL_CTX_free(ctx);
+	if (hello_len < 10) {
+		printf("FAIL: could not make a ClientHello\n");
+		return false;
+	}
+	print_hex("a ClientHello", hello, (size_t)hello_len);
+	for (i = 0; i < count && good; i++) {
+		int fd = connect_tcp(t);
+
+		if (fd < 0)
+			return false;
+		good = ssl_request(fd, t) &&
+		    send_all(fd, hello, (size_t)hello_len / 2);
+		/* Let the server start on the half it got, then reset. */
+		sleep_ms(20);
+		close_with_reset(fd);
+	}
+	printf("%ld connection%s: SSLRequest, 'S', %ld of %ld bytes of the "
+	    "ClientHello, then a reset\n", i, i == 1 ? "" : "s",
+	    hello_len / 2, hello_len);
+	return good;
+}
+
+static bool mode_tls_half(const struct target *t)
+{
+	unsigned char pkt[PACKET_MAX], buf[4096];
+	struct session s;
+	double started;
+	long n, total = 0;
+
+	if (!session_open(&s, t, true, 0))
+		return false;
+	build_startup(pkt);
+	print_hex("sent over TLS", pkt, 4);
+	if (!session_write(&s, pkt, 4)) {
+		session_close(&s, false);
+		return false;
+	}
+	started = now_s();
+	while ((n = session_read(&s, buf, sizeof(buf))) > 0)
+		total += n;
+	session_close(&s, false);
+	if (n < 0 && now_s() - started >= t->timeout_s - 0.5) {
+		printf("FAIL: the server did not close the connection within "
+		    "%d s\n", t->timeout_s);
+		return false;
+	}
+	printf("%ld bytes received over TLS\n", total);
+	printf("closed after %.3f s\n", now_s() - started);
+	return true;
+}
+
+static bool mode_flood(const struct target *t)
+{
+	long count = env_count("RAWPROBE_COUNT", DEFAULT_FLOOD_COUNT), i;
+	long hold_ms = getenv("RAWPROBE_HOLD_MS") != NULL ?
+	    env_count("RAWPROBE_HOLD_MS", 0) : 0;
+	long opened = 0, resets = 0;
+	struct rlimit rl;
+	double started = now_s();
+	int *fds;
+
+	/* Room for every socket at once. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur < (rlim_t)count + 64) {
+		rl.rlim_cur = rl.rlim_max < (rlim_t)count + 64 ? rl.rlim_max :
+		    (rlim_t)count + 64;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if ((fds = calloc((size_t)count, sizeof(*fds))) == NULL)
+		return false;
+	for (i = 0; i < count; i++) {
+		fds[i] = connect_tcp(t);
+		if (fds[i] < 0)
+			break;
+		opened++;
+	}
+	printf("opened %ld of %ld connections in %.3f s\n", opened, count,
+	    now_s() - started);
+	if (hold_ms > 0) {
+		printf("holding them for %ld ms\n", hold_ms);
+		sleep_ms(hold_ms);
+	}
+	for (i = 0; i < opened; i++) {
+		if (i % 2 == 1) {
+			close_with_reset(fds[i]);
+			resets++;
+		} else {
+			close(fds[i]);
+		}
+	}
+	printf("closed them without a word: %ld with a reset, %ld with FIN\n",
+	    resets, opened - resets);
+	free(fds);
+	if (opened < count)
+		printf("FAIL: only %ld of %ld connections were made\n", opened,
+		    count);
+	return opened == count;
+}
+
+#define TLS_MAX_SUITES		128
+
+/* A hex number from the environment (0x prefix optional), or def. */
+static long env_hex(const char *name, const char *text, long def, long max)
+{
+	char *end;
+	long n;
+
+	if (text == NULL || *text == '\0')
+		return def;
+	errno = 0;
+	n = strtol(text, &end, 16);
+	if (errno != 0 || end == text || *end != '\0' || n < 0 || n > max) {
+		fprintf(stderr, "%s: %s: \"%s\" is not a hex number up to 0x%lx\n",
+		    progname, name, text, max);
+		exit(2);
+	}
+	return n;
+}
+
+static void put_u16(unsigned char *p, unsigned v)
+{
+	p[0] = (unsigned char)(v >> 8);
+	p[1] = (unsigned char)v;
+}
+
+static void put_u24(unsigned char *p, size_t v)
+{
+	p[0] = (unsigned char)(v >> 16);
+	p[1] = (unsigned char)(v >> 8);
+	p[2] = (unsigned char)v;
+}
+
+/*
+ * A TLS 1.2-style ClientHello record (no supported_versions, so a TLS 1.3
+ * server treats version as the highest the client speaks), with the
+ * extensions an ECDHE or DHE suite needs.
+ */
+static size_t build_client_hello(unsigned char *p, unsigned version,
+    const unsigned *suites, size_t nsuites)
+{
+	static const unsigned groups[] = { 0x001d, 0x0017, 0x0018, 0x0019,
+	    0x0100, 0x0101 };
+	static const unsigned sigalgs[] = { 0x0804, 0x0805, 0x0806, 0x0401,
+	    0x0501, 0x0601, 0x0403, 0x0503, 0x0603, 0x0201, 0x0203, 0x0202 };
+	size_t n = 0, hs, ext, i;
+
+	p[n++] = 0x16;				/* handshake record */
+	put_u16(p + n, version < 0x0301 ? version : 0x0301);
+	n += 2 + 2;				/* record length: below */
+	hs = n;
+	p[n++] = 0x01;				/* ClientHello */
+	n += 3;					/* its length: below */
+	put_u16(p + n, version);
+	n += 2;
+	if (!random_bytes(p + n, 32))
+		memset(p + n, 0x5a, 32);
+	n += 32;
+	p[n++] = 0;				/* no session id */
+	put_u16(p + n, (unsigned)(2 * nsuites));
+	n += 2;
+	for (i = 0; i < nsuites; i++, n += 2)
+		put_u16(p + n, suites[i]);
+	p[n++] = 1;				/* compression: null only */
+	p[n++] = 0;
+	ext = n;
+	n += 2;
+	put_u16(p + n, 0x000a);			/* supported_groups */
+	put_u16(p + n + 2, (unsigned)(2 + 2 * (sizeof(groups) / sizeof(groups[0]))));
+	put_u16(p + n + 4, (unsigned)(2 * (sizeof(groups) / sizeof(groups[0]))));
+	n += 6;
+	for (i = 0; i < sizeof(groups) / sizeof(groups[0]); i++, n += 2)
+		put_u16(p + n, groups[i]);
+	put_u16(p + n, 0x000b);			/* ec_point_formats */
+	put_u16(p + n + 2, 2);
+	p[n + 4] = 1;
+	p[n + 5] = 0;				/* uncompressed */
+	n += 6;
+	put_u16(p + n, 0x000d);			/* signature_algorithms */
+	put_u16(p + n + 2, (unsigned)(2 + 2 * (sizeof(sigalgs) / sizeof(sigalgs[0]))));
+	put_u16(p + n + 4, (unsigned)(2 * (sizeof(sigalgs) / sizeof(sigalgs[0]))));
+	n += 6;
+	for (i = 0; i < sizeof(sigalgs) / sizeof(sigalgs[0]); i++, n += 2)
+		put_u16(p + n, sigalgs[i]);
+	put_u16(p + n, 0xff01);			/* renegotiation_info, empty */
+	put_u16(p + n + 2, 1);
+	p[n + 4] = 0;
+	n += 5;
+	put_u16(p + ext, (unsigned)(n - ext - 2));
+	put_u24(p + hs + 1, n - hs - 4);
+	put_u16(p + 3, (unsigned)(n - 5));
+	return n;
+}
+
+static const char *alert_name(unsigned desc)
+{
+	switch (desc) {
+	case 10:	return "unexpected_message";
+	case 20:	return "bad_record_mac";
+	case 40:	return "handshake_failure";
+	case 47:	return "illegal_parameter";
+	case 50:	return "decode_error";
+	case 70:	return "protocol_version";
+	case 71:	return "insufficient_security";
+	case 80:	return "internal_error";
+	case 86:	return "inappropriate_fallback";
+	case 109:	return "missing_extension";
+	case 120:	return "no_application_protocol";
+	}
+	return "?";
+}
+
+static bool mode_tls_hello(const struct target *t)
+{
+	static struct inbuf in;
+	unsigned suites[TLS_MAX_SUITES];
+	unsigned char hello[PACKET_MAX];
+	const char *want = getenv("RAWPROBE_EXPECT");
+	const char *list = getenv("RAWPROBE_SUITES");
+	char *copy, *tok, *save = NULL;
+	unsigned version;
+	size_t nsuites = 0, n;
+	bool accepted, expect_accept;
+	int fd;
+
+	version = (unsigned)env_hex("RAWPROBE_TLS_VERSION",
+	    getenv("RAWPROBE_TLS_VERSION"), 0x0303, 0xffff);
+	if (want == NULL || *want == '\0' || strcmp(want, "refused") == 0)
+		expect_accept = false;
+	else if (strcmp(want, "accepted") == 0)
+		expect_accept = true;
+	else {
+		fprintf(stderr, "%s: RAWPROBE_EXPECT is accepted or refused\n",
+		    progname);
+		exit(2);
+	}
+	if (list == NULL || *list == '\0') {
+		fprintf(stderr, "%s: tls-hello needs RAWPROBE_SUITES\n",
+		    progname);
+		exit(2);
+	}
+	if ((copy = strdup(list)) == NULL)
+		return false;
+	for (tok = strtok_r(copy, ", ", &save); tok != NULL;
+	    tok = strtok_r(NULL, ", ", &save)) {
+		if (nsuites == TLS_MAX_SUITES) {
+			fprintf(stderr, "%s: more than %d suites\n", progname,
+			    TLS_MAX_SUITES);
+			exit(2);
+		}
+		suites[nsuites++] = (unsigned)env_hex("RAWPROBE_SUITES", tok, 0,
+		    0xffff);
+	}
+	free(copy);
+	if (nsuites == 0) {
+		fprintf(stderr, "%s: RAWPROBE_SUITES names no suite\n", progname);
+		exit(2);
+	}
+
+	if ((fd = connect_tcp(t)) < 0)
+		return false;
+	if (!ssl_request(fd, t)) {
+		close(fd);
+		return false;
+	}
+	n = build_client_hello(hello, version, suites, nsuites);
+	printf("sent a ClientHello: version 0x%04x, %zu cipher suites:", version,
+	    nsuites);
+	for (size_t i = 0; i < nsuites; i++)
+		printf(" 0x%04x", suites[i]);
+	printf("\n");
+	if (!send_all(fd, hello, n)) {
+		close(fd);
+		return false;
+	}
+	memset(&in, 0, sizeof(in));
+	read_into(fd, &in, 5, deadline_of(t));
+	if (in.len >= 5)
+		read_into(fd, &in, 5 + (size_t)(in.data[3] << 8 | in.data[4]),
+		    deadline_of(t));
+	close(fd);
+
+	if (in.timed_out && in.len < 5) {
+		printf("FAIL: no answer to the ClientHello within %d s\n",
+		    t->timeout_s);
+		return false;
+	}
+	accepted = false;
+	if (in.len >= 5 + 4 + 2 + 32 + 1 && in.data[0] == 0x16 &&
+	    in.data[5] == 0x02) {
+		size_t sid = in.data[5 + 4 + 2 + 32];
+		size_t at = 5 + 4 + 2 + 32 + 1 + sid;
+		unsigned v = (unsigned)(in.data[9] << 8 | in.data[10]);
+
+		accepted = true;
+		if (in.len >= at + 2)
+			printf("accepted: ServerHello version 0x%04x cipher "
+			    "0x%04x\n", v, (unsigned)(in.data[at] << 8 |
+			    in.data[at + 1]));
+		else
+			printf("accepted: ServerHello version 0x%04x (cipher "
+			    "not read)\n", v);
+	} else if (in.len >= 7 && in.data[0] == 0x15) {
+		printf("refused: alert level %u, %u (%s)\n", in.data[5],
+		    in.data[6], alert_name(in.data[6]));
+	} else if (in.len == 0) {
+		printf("refused: the connection was %s without a word\n",
+		    in.reset ? "reset" : "closed");
+	} else {
+		print_hex("FAIL: neither a ServerHello nor an alert", in.data,
+		    in.len);
+		return false;
+	}
+	if (accepted != expect_accept)
+		printf("FAIL: expected it to be %s\n", expect_accept ?
+		    "accepted" : "refused");
+	return accepted == expect_accept;
+}
+
 struct mode {
 	const char	*name;
 	bool		(*run)(const struct target *);
@@ -696,6 +1538,14 @@ static const struct mode modes[] = {
 	{ "silent", mode_silent },
 	{ "half", mode_half },
 	{ "listen-full", mode_listen_full },
+	{ "tls-reset", mode_tls_reset },
+	{ "tls-half", mode_tls_half },
+	{ "noread", mode_noread },
+	{ "tls-noread", mode_tls_noread },
+	{ "push", mode_push },
+	{ "tls-push", mode_tls_push },
+	{ "flood", mode_flood },
+	{ "tls-hello", mode_tls_hello },
 };
 
 int main(int argc, char **argv)
