@@ -48,6 +48,8 @@ struct conn {
 	struct event		*rd_client;	/* relay.c reads plaintext sides */
 	struct event		*rd_backend;	/* itself, not through libevent */
 	bool			 paused[2];	/* [up]: reads held back */
+	bool			 client_done;	/* client half-closed (EOF) */
+	bool			 backend_shut;	/* ... and that went on */
 	struct event		*timer;	/* authentication_timeout */
 	struct evbuffer		*startup;	/* the packet to forward */
 	int			 backend_try;	/* index into snap->backend */

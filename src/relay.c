@@ -23,6 +23,8 @@
 /* TLS records hold at most 16 KiB of data; fewer, fuller records are cheaper. */
 #define RELAY_RECORD	16384
 #define RELAY_READ	(4 * RELAY_RECORD)
+/* How long a backend may take to close after the client did. */
+#define RELAY_LINGER_SEC	10
 
 /*
  * Send what src produced straight to dst's socket when nothing is queued
@@ -120,13 +122,56 @@ forward(struct conn *c, bool up, struct evbuffer *in)
 	}
 }
 
+/* The client is gone for writing; tell the backend the same way. */
+static void
+half_close_backend(struct conn *c)
+{
+	struct timeval	tv = { RELAY_LINGER_SEC, 0 };
+
+	c->backend_shut = true;
+	if (c->backend_ssl != NULL) {
+		SSL_shutdown(c->backend_ssl);	/* close_notify */
+		ERR_clear_error();
+		bufferevent_set_timeouts(c->backend, &tv, NULL);
+	} else {
+		shutdown(bufferevent_getfd(c->backend), SHUT_WR);
+		event_add(c->rd_backend, &tv);
+	}
+}
+
+/*
+ * The client closed its sending side.  It may still be reading: a query
+ * sent just before is answered, as it would be by PostgreSQL directly.  So
+ * the end is passed on to the backend (once what is queued for it has
+ * left) and its answer relayed until it closes, which PostgreSQL does on
+ * EOF; RELAY_LINGER_SEC bounds the wait for one that does not.
+ */
+static void
+client_half_closed(struct conn *c)
+{
+	c->client_done = true;
+	if (!c->paused[true])
+		pause_reading(c, true);
+	/* libevent stops writing a bufferevent that saw EOF; go on writing. */
+	bufferevent_enable(c->client, EV_WRITE);
+	c->end_reason = "client closed the connection";
+	if (evbuffer_get_length(bufferevent_get_output(c->backend)) == 0)
+		half_close_backend(c);
+}
+
 /* One side ended: the other gets what was read, then both close. */
 static void
 ended(struct conn *c, bool from_client, bool eof, const char *reason)
 {
+	if (from_client && eof && !c->client_done) {
+		client_half_closed(c);
+		return;
+	}
 	if (eof) {
-		c->end_reason = from_client ? "client closed the connection" :
-		    "backend closed the connection";
+		if (!c->client_done)
+			c->end_reason = from_client ?
+			    "client closed the connection" :
+			    "backend closed the connection";
 	} else {
 		log_info("session host=%s port=%s user=%s: %s connection "
 		    "error: %s", c->host, c->port, c->user,
@@ -156,7 +201,7 @@ relay_read(struct bufferevent *src, void *arg)
  * leaves empty.
  */
 static void
-plain_read(struct conn *c, bool up)
+plain_read(struct conn *c, bool up, short what)
 {
 	struct bufferevent	*src = up ? c->client : c->backend;
 	struct evbuffer		*buf = c->worker->scratch;
@@ -164,6 +209,11 @@ plain_read(struct conn *c, bool up)
 	ssize_t			 n = 1;
 	int			 err = 0;
 
+	if (what & EV_TIMEOUT) {
+		ended(c, up, false, "no end from the backend after the client "
+		    "closed");
+		return;
+	}
 	while (evbuffer_get_length(buf) < RELAY_READ) {
 		if (evbuffer_reserve_space(buf, RELAY_RECORD, &v, 1) < 1) {
 			err = ENOMEM;
@@ -195,16 +245,14 @@ static void
 plain_read_client(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
-	(void)what;
-	plain_read(arg, true);
+	plain_read(arg, true, what);
 }
 
 static void
 plain_read_backend(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
-	(void)what;
-	plain_read(arg, false);
+	plain_read(arg, false, what);
 }
 
 /* dst's output fell to its low-water mark: the other side may go on. */
@@ -214,6 +262,12 @@ relay_write(struct bufferevent *dst, void *arg)
 	struct conn	*c = arg;
 	bool		 up = dst == c->backend;	/* the side that feeds dst */
 
+	if (up && c->client_done) {
+		if (!c->backend_shut &&
+		    evbuffer_get_length(bufferevent_get_output(dst)) == 0)
+			half_close_backend(c);
+		return;
+	}
 	if (c->paused[up]) {
 		c->paused[up] = false;
 		bufferevent_setwatermark(dst, EV_WRITE, 0, 0);

@@ -353,6 +353,12 @@ test_handshake_reset() {
 	after_fault "$FAULT_RESETS resets during the TLS handshake"
 }
 
+test_half_close() {
+	check "a plaintext client that sends a query and then shutdown(SHUT_WR) still gets the result, as from PostgreSQL directly" \
+		"$RAWPROBE" --timeout 10 halfclose 127.0.0.1 "$GATE_PORT"
+	after_fault "a client half-close"
+}
+
 # closed_between FILE MIN MAX: rawprobe said "closed after S s", MIN <= S < MAX.
 closed_between() {
 	local secs
@@ -523,6 +529,7 @@ main() {
 	test_backend_killed
 	test_backend_restart
 	test_handshake_reset
+	test_half_close
 	test_half_startup
 	test_noread
 	test_push

@@ -138,7 +138,7 @@ static void usage(void)
 	    "modes: inject badlen truncated garbage double-ssl gss-then-startup\n"
 	    "       silent half listen-full\n"
 	    "       tls-reset tls-half noread tls-noread push tls-push flood\n"
-	    "       tls-hello\n",
+	    "       tls-hello halfclose\n",
 	    progname);
 	exit(2);
 }
@@ -1528,6 +1528,70 @@ struct mode {
 	bool		(*run)(const struct target *);
 };
 
+/*
+ * halfclose: log in (plaintext, trust), send "SELECT 42" and at once
+ * shutdown(SHUT_WR), as a client that has nothing more to say does; then
+ * read to EOF.  Pass if the result still arrives, as it does from
+ * PostgreSQL itself.
+ */
+static bool mode_halfclose(const struct target *t)
+{
+	static struct inbuf in;
+	static const char sql[] = "SELECT 42";
+	unsigned char pkt[PACKET_MAX];
+	size_t n, off = 0;
+	int fd = connect_tcp(t);
+	bool ready = false, answered = false;
+
+	if (fd < 0)
+		return false;
+	n = build_startup(pkt);
+	send_all(fd, pkt, n);
+	/* Up to ReadyForQuery. */
+	while (!ready) {
+		size_t len;
+
+		read_into(fd, &in, off + 5, deadline_of(t));
+		if (in.len < off + 5)
+			break;
+		len = 1 + (size_t)get_u32(in.data + off + 1);
+		read_into(fd, &in, off + len, deadline_of(t));
+		if (in.len < off + len)
+			break;
+		ready = in.data[off] == 'Z';
+		off += len;
+	}
+	if (!ready) {
+		print_ending(&in, t);
+		printf("FAIL: no ReadyForQuery after the StartupMessage\n");
+		close(fd);
+		return false;
+	}
+	pkt[0] = 'Q';
+	put_u32(pkt + 1, (uint32_t)(4 + sizeof(sql)));
+	memcpy(pkt + 5, sql, sizeof(sql));
+	send_all(fd, pkt, 5 + sizeof(sql));
+	shutdown(fd, SHUT_WR);
+	printf("sent Query \"%s\", then shutdown(SHUT_WR)\n", sql);
+	read_into(fd, &in, 0, deadline_of(t));
+	close(fd);
+	for (size_t i = off; i + 5 <= in.len;) {
+		size_t len = 1 + (size_t)get_u32(in.data + i + 1);
+
+		if (in.data[i] == 'D' && i + len <= in.len && len >= 13 &&
+		    memcmp(in.data + i + len - 2, "42", 2) == 0)
+			answered = true;
+		if (len < 5)
+			break;
+		i += len;
+	}
+	print_ending(&in, t);
+	printf("%s: %zu bytes after the query%s\n", answered ? "PASS" : "FAIL",
+	    in.len - off, answered ? ", the DataRow with 42 among them" :
+	    ", no DataRow with 42");
+	return answered;
+}
+
 static const struct mode modes[] = {
 	{ "inject", mode_inject },
 	{ "badlen", mode_badlen },
@@ -1546,6 +1610,7 @@ static const struct mode modes[] = {
 	{ "tls-push", mode_tls_push },
 	{ "flood", mode_flood },
 	{ "tls-hello", mode_tls_hello },
+	{ "halfclose", mode_halfclose },
 };
 
 int main(int argc, char **argv)
