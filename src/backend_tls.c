@@ -39,17 +39,8 @@ static int
 readable(const char *path, const char *what, const char *origin, char *err,
     size_t errlen)
 {
-	FILE	*f;
-
-	if (*path == '\0')
-		return 0;
-	if ((f = fopen(path, "r")) == NULL) {
-		snprintf(err, errlen, "%s: could not open %s \"%s\": %s",
-		    origin, what, path, strerror(errno));
-		return -1;
-	}
-	fclose(f);
-	return 0;
+	return *path == '\0' ? 0 :
+	    tls_check_readable(what, path, origin, err, errlen);
 }
 
 static void

@@ -5,7 +5,6 @@
  */
 #include <sys/socket.h>
 
-
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>

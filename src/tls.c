@@ -100,8 +100,8 @@ tls_check_key_permissions(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-static int
-check_readable(const char *what, const char *path, const char *origin,
+int
+tls_check_readable(const char *what, const char *path, const char *origin,
     char *err, size_t errlen)
 {
 	FILE	*f = fopen(path, "r");
@@ -300,9 +300,9 @@ tls_server_ctx_new(const struct config *cfg, struct trust_info *info,
 	SSL_CTX		*ctx;
 
 	ERR_clear_error();
-	if (check_readable("certificate file", cert,
+	if (tls_check_readable("certificate file", cert,
 	    config_origin(cfg, CONFIG_SSL_CERT_FILE), err, errlen) != 0 ||
-	    check_readable("private key file", key,
+	    tls_check_readable("private key file", key,
 	    config_origin(cfg, CONFIG_SSL_KEY_FILE), err, errlen) != 0)
 		return NULL;
 	if (tls_check_key_permissions(key, err, errlen) != 0)

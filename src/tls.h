@@ -22,6 +22,10 @@ struct trust_info;
 SSL_CTX *tls_server_ctx_new(const struct config *, struct trust_info *info,
     char *err, size_t errlen);
 
+/* A file that cannot be opened, by name, origin and OS error. */
+int tls_check_readable(const char *what, const char *path,
+    const char *origin, char *err, size_t errlen);
+
 /* Refuse key files others can read, as PostgreSQL does. */
 int tls_check_key_permissions(const char *path, char *err, size_t errlen);
 
