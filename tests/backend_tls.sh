@@ -205,36 +205,18 @@ cleanup_all() {
 # fake_has NAME PATTERN...: some line of fake NAME's log matches every
 # PATTERN (it may log a moment after the client saw the end: waits up to 3 s).
 fake_has() {
-	local log tries=60
+	local log
 	log=$(fake_log "$1")
 	shift
-	while ! log_match "$log" "$@" >/dev/null; do
-		tries=$((tries - 1))
-		if [ "$tries" -le 0 ]; then
-			echo "no line of $log matches all of:"
-			printf '    %s\n' "$@"
-			echo "the log:"
-			cat "$log"
-			return 1
-		fi
-		sleep 0.05
-	done
-	log_match "$log" "$@"
+	log_file_has "$log" "$@"
 }
 
 # fake_count NAME N PATTERN...: exactly N lines of its log match.
 fake_count() {
-	local log got want=$2
+	local log
 	log=$(fake_log "$1")
-	shift 2
-	got=$(log_match "$log" "$@" | grep -c . || true)
-	if [ "$got" -ne "$want" ]; then
-		echo "$got lines (not $want) of $log match all of:"
-		printf '    %s\n' "$@"
-		echo "the log:"
-		cat "$log"
-		return 1
-	fi
+	shift
+	log_file_count "$log" "$@" || return 1
 	cat "$log"
 }
 
@@ -248,12 +230,7 @@ fake_count() {
 start_gate() {
 	local name=$1 backend_port=$2
 	shift 2
-	PORT[$name]=$(free_port)
-	gate_start "$name" -c listen_addresses=127.0.0.1 -c "port=${PORT[$name]}" \
-		-c backend_host=127.0.0.1 -c "backend_port=$backend_port" \
-		-c ssl=on -c require_ssl=off -c log_connections=on \
-		-c "ssl_cert_file=$CERTS/server-chain.crt" \
-		-c "ssl_key_file=$CERTS/server.key" "$@"
+	tls_gate_start "$name" off "$backend_port" "$@"
 }
 
 # The settings that get a gate into the ssl=on cluster.
@@ -278,54 +255,6 @@ SSL_QUERY="SELECT ssl::text || ' ' || coalesce(client_dn, '-') FROM pg_stat_ssl 
 refused_with() {
 	"$PQPROBE" --verbose-errors --expect refused --error-contains "$3: $4" \
 		"$(client "$1" "$2" "${5:-require}")"
-}
-
-# ---- gate logs (as mtls.sh has them) -------------------------------------------
-
-# log_has NAME PATTERN...: some line of gate NAME's log matches every
-# PATTERN (extended regular expressions, ignoring case).  Waits up to 3 s.
-log_has() {
-	local name=$1 log tries=60
-	shift
-	log=$(gate_log "$name")
-	while ! log_match "$log" "$@" >/dev/null; do
-		tries=$((tries - 1))
-		if [ "$tries" -le 0 ]; then
-			echo "no line of $log matches all of:"
-			printf '    %s\n' "$@"
-			echo "the log:"
-			cat "$log"
-			return 1
-		fi
-		sleep 0.05
-	done
-	log_match "$log" "$@"
-}
-
-# log_match LOG PATTERN...: print the lines of LOG matching every PATTERN.
-log_match() {
-	local lines pat
-	lines=$(cat "$1")
-	shift
-	for pat; do
-		lines=$(grep -Ei -- "$pat" <<<"$lines") || return 1
-	done
-	printf '%s\n' "$lines"
-}
-
-# log_count NAME N PATTERN...: exactly N lines match every PATTERN.
-log_count() {
-	local name=$1 want=$2 got log
-	shift 2
-	log=$(gate_log "$name")
-	got=$(log_match "$log" "$@" | grep -c . || true)
-	if [ "$got" -ne "$want" ]; then
-		echo "$got lines (not $want) of $log match all of:"
-		printf '    %s\n' "$@"
-		echo "the log:"
-		cat "$log"
-		return 1
-	fi
 }
 
 # ---- directssl ------------------------------------------------------------------
@@ -919,23 +848,10 @@ test_direct_off() {
 
 # ---- the tests: configuration ------------------------------------------------------
 
-# expect_start_failure DESCRIPTION TEXT ARGS...: pgsslgate ARGS must exit 1
-# with TEXT (an extended regular expression) in its output.
-expect_start_failure() {
-	local desc=$1 text=$2 log
-	shift 2
-	log=$(gate_log refusal)
-	gate_try refusal -c listen_addresses=127.0.0.1 -c "port=$(free_port)" \
-		-c ssl=off "$@"
-	if [ "$GATE_OUTCOME" != "exit 1" ]; then
-		fail "$desc (expected exit 1, got: $GATE_OUTCOME)" "$log"
-	elif ! grep -Eiq -- "$text" "$log"; then
-		fail "$desc (exit 1, but no \"$text\" in its output)" "$log"
-	else
-		ok "$desc"
-		if [ "${VERBOSE:-0}" = 1 ]; then show "$log"; fi
-	fi
-}
+# expect_start_failure (lib.sh) without the test PostgreSQL: each test names
+# its backend.
+# shellcheck disable=SC2034 # (read by lib.sh)
+REFUSAL_ARGS="-c ssl=off"
 
 test_config_errors() {
 	local tcp=(-c backend_host=127.0.0.1 -c "backend_port=$TLS_PG_PORT")

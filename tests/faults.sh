@@ -49,19 +49,6 @@ declare -a TABLE=()		# "fault|fds|rss" after each fault
 
 # ---- the gate's resources ------------------------------------------------------
 
-# fd_count PID: entries in /proc/PID/fd.
-fd_count() {
-	local n
-	n=$(find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l) || true
-	echo "$n"
-}
-
-# rss_kb PID: VmRSS from /proc/PID/status, in kB.
-rss_kb() {
-	awk '/^VmRSS:/ { print $2; found = 1 } END { if (!found) print 0 }' \
-		"/proc/$1/status" 2>/dev/null || echo 0
-}
-
 gate_pid() {
 	echo "${GATE_PID[$GATE]:-0}"
 }
@@ -136,16 +123,6 @@ no_active_connections() {
 }
 
 # ---- small helpers -------------------------------------------------------------
-
-# since T0: seconds from $EPOCHREALTIME value T0 to now, as 1.234
-since() {
-	awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f\n", b - a }'
-}
-
-# num_between X MIN MAX: MIN <= X < MAX, as decimal numbers
-num_between() {
-	awk -v x="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(x >= lo && x < hi) }'
-}
 
 # pg_sql SQL: run SQL directly on PostgreSQL (not through the gate).
 pg_sql() {

@@ -36,43 +36,7 @@ start_gate() {
 	gate_start "$name" "${args[@]}" "$@"
 }
 
-gate_name() {
-	echo "ssl_$1_require_$2"
-}
-
 # ---- the matrix ----------------------------------------------------------------
-
-# What a client in SSLMODE gets from a gate with SSL and REQUIRE_SSL.
-expected_outcome() {
-	local ssl=$1 require=$2 mode=$3
-	case $ssl,$require,$mode in
-	on,on,disable) echo refused ;;
-	on,on,*) echo TLS ;;
-	on,off,disable | on,off,allow) echo plain ;;
-	on,off,*) echo TLS ;;
-	off,*,disable | off,*,allow | off,*,prefer) echo plain ;;
-	*) echo refused ;;
-	esac
-}
-
-# pqprobe's options asserting an outcome.
-probe_expectation() {
-	case $1 in
-	TLS) echo "--expect connected --ssl 1" ;;
-	plain) echo "--expect connected --ssl 0" ;;
-	refused) echo "--expect refused" ;;
-	esac
-}
-
-# What pqprobe's output line says happened.
-observed_outcome() {
-	case $(grep -m 1 -E '^(connected|refused)' "$1") in
-	"connected ssl=1"*) echo TLS ;;
-	"connected ssl=0"*) echo plain ;;
-	refused:*) echo refused ;;
-	*) echo "?" ;;
-	esac
-}
 
 start_matrix_gates() {
 	local pair ssl require
@@ -93,7 +57,7 @@ test_matrix() {
 		ssl=${pair%,*} require=${pair#*,}
 		port=${PORT[$(gate_name "$ssl" "$require")]}
 		for mode in $SSLMODES; do
-			want=$(expected_outcome "$ssl" "$require" "$mode")
+			want=$(sslmode_outcome "$ssl" "$require" "$mode")
 			# shellcheck disable=SC2046
 			check "matrix ssl=$ssl require_ssl=$require sslmode=$mode -> $want" \
 				"$PQPROBE" $(probe_expectation "$want") "$(conninfo "$port" "$mode")"
@@ -119,7 +83,7 @@ print_matrix() {
 
 matrix_cell() {
 	local seen=${OBSERVED[$1,$2,$3]:-"-"} want
-	want=$(expected_outcome "$1" "$2" "$3")
+	want=$(sslmode_outcome "$1" "$2" "$3")
 	if [ "$seen" = "$want" ]; then
 		echo "$seen"
 	else
@@ -239,24 +203,6 @@ test_backend_down() {
 }
 
 # ---- start-up refusals ---------------------------------------------------------
-
-# expect_start_failure DESCRIPTION TEXT ARGS...: pgsslgate ARGS must exit 1
-# with TEXT (an extended regular expression) in its output.
-expect_start_failure() {
-	local desc=$1 text=$2 log
-	shift 2
-	log=$(gate_log refusal)
-	gate_try refusal -c listen_addresses=127.0.0.1 -c "port=$(free_port)" \
-		-c backend_host=127.0.0.1 -c "backend_port=$PG_PORT" "$@"
-	if [ "$GATE_OUTCOME" != "exit 1" ]; then
-		fail "$desc (expected exit 1, got: $GATE_OUTCOME)" "$log"
-	elif ! grep -Eiq -- "$text" "$log"; then
-		fail "$desc (exit 1, but no \"$text\" in its output)" "$log"
-	else
-		ok "$desc"
-		if [ "${VERBOSE:-0}" = 1 ]; then show "$log"; fi
-	fi
-}
 
 test_startup_refusals() {
 	local loose=$WORK/loose.key

@@ -6,7 +6,11 @@
 # Provides: TAP-ish results (ok, fail, check, finish), prerequisites (needs),
 # a scratch directory removed on exit (KEEP_TMP=1 keeps it), a throwaway
 # PostgreSQL 15 (pg_start, pg_stop) and pgsslgate instances (gate_start,
-# gate_stop, gate_try).
+# gate_stop, gate_try), and what several scripts share: TLS gates
+# (tls_gate_start), start-up refusals (expect_start_failure), gate logs
+# (log_has, log_count, log_match), the sslmode matrix (gate_name,
+# sslmode_outcome, probe_expectation, observed_outcome) and small helpers
+# (since, num_between, fd_count, rss_kb).
 #
 # The Makefile exports top_srcdir and top_builddir as absolute paths; run by
 # hand, both default to the checkout this file is in.
@@ -36,6 +40,7 @@ PG_RUNNING=0
 TESTS_RUN=0
 TESTS_FAILED=0
 declare -A GATE_PID=()
+unset REFUSAL_ARGS		# expect_start_failure's; a script may set it
 
 # libpq and pg_ctl must see only what the tests give them: drop PGHOST,
 # PGSSLMODE, PGDATA and the like (but not this file's own PG_BINDIR).
@@ -398,4 +403,175 @@ conninfo() {
 	shift 2
 	echo "host=localhost hostaddr=127.0.0.1 port=$port user=postgres" \
 		"dbname=postgres sslmode=$mode sslrootcert=$CERTS/root.crt $*"
+}
+
+# tls_gate_start NAME REQUIRE_SSL BACKEND_PORT [ARGS...]: a gate with ssl=on
+# (server-chain.crt), require_ssl=REQUIRE_SSL and log_connections=on, in front
+# of 127.0.0.1:BACKEND_PORT, on a fresh port kept in the caller's PORT[NAME];
+# ARGS come last, so they override.  Returns 1 if it did not start (counted
+# as a failed test).
+tls_gate_start() {
+	local name=$1 require=$2 backend_port=$3
+	shift 3
+	# shellcheck disable=SC2004 # (PORT is the caller's associative array)
+	PORT[$name]=$(free_port)
+	gate_start "$name" -c listen_addresses=127.0.0.1 -c "port=${PORT[$name]}" \
+		-c backend_host=127.0.0.1 -c "backend_port=$backend_port" \
+		-c ssl=on -c "require_ssl=$require" -c log_connections=on \
+		-c "ssl_cert_file=$CERTS/server-chain.crt" \
+		-c "ssl_key_file=$CERTS/server.key" "$@"
+}
+
+# expect_start_failure DESCRIPTION TEXT ARGS...: pgsslgate ARGS must exit 1
+# with TEXT (an extended regular expression) in its output.  It listens on a
+# fresh port; the settings REFUSAL_ARGS (split on blanks) come before ARGS,
+# the test PostgreSQL as the backend when REFUSAL_ARGS is unset.
+expect_start_failure() {
+	local desc=$1 text=$2 log
+	local -a base=(-c backend_host=127.0.0.1 -c "backend_port=$PG_PORT")
+	shift 2
+	if [ -n "${REFUSAL_ARGS+set}" ]; then
+		read -r -a base <<<"$REFUSAL_ARGS"
+	fi
+	log=$(gate_log refusal)
+	gate_try refusal -c listen_addresses=127.0.0.1 -c "port=$(free_port)" \
+		"${base[@]}" "$@"
+	if [ "$GATE_OUTCOME" != "exit 1" ]; then
+		fail "$desc (expected exit 1, got: $GATE_OUTCOME)" "$log"
+	elif ! grep -Eiq -- "$text" "$log"; then
+		fail "$desc (exit 1, but no \"$text\" in its output)" "$log"
+	else
+		ok "$desc"
+		if [ "${VERBOSE:-0}" = 1 ]; then show "$log"; fi
+	fi
+}
+
+# ---- logs ------------------------------------------------------------------------
+
+# log_match LOG PATTERN...: print the lines of LOG matching every PATTERN
+# (extended regular expressions, ignoring case).
+log_match() {
+	local lines pat
+	lines=$(cat "$1")
+	shift
+	for pat; do
+		lines=$(grep -Ei -- "$pat" <<<"$lines") || return 1
+	done
+	printf '%s\n' "$lines"
+}
+
+# log_file_has LOG PATTERN...: some line of LOG matches every PATTERN, and
+# those lines are printed.  Waits up to 3 s: a process may log a refusal
+# after the client has seen it.  Shows the log if not.
+log_file_has() {
+	local log=$1 tries=60
+	shift
+	while ! log_match "$log" "$@" >/dev/null; do
+		tries=$((tries - 1))
+		if [ "$tries" -le 0 ]; then
+			echo "no line of $log matches all of:"
+			printf '    %s\n' "$@"
+			echo "the log:"
+			cat "$log"
+			return 1
+		fi
+		sleep 0.05
+	done
+	log_match "$log" "$@"
+}
+
+# log_file_count LOG N PATTERN...: exactly N lines of LOG match every
+# PATTERN.  Shows the log if not.
+log_file_count() {
+	local log=$1 want=$2 got
+	shift 2
+	got=$(log_match "$log" "$@" | grep -c . || true)
+	if [ "$got" -ne "$want" ]; then
+		echo "$got lines (not $want) of $log match all of:"
+		printf '    %s\n' "$@"
+		echo "the log:"
+		cat "$log"
+		return 1
+	fi
+}
+
+# log_has NAME PATTERN...: log_file_has on gate NAME's log.
+log_has() {
+	local log
+	log=$(gate_log "$1")
+	shift
+	log_file_has "$log" "$@"
+}
+
+# log_count NAME N PATTERN...: log_file_count on gate NAME's log.
+log_count() {
+	local log
+	log=$(gate_log "$1")
+	shift
+	log_file_count "$log" "$@"
+}
+
+# ---- the sslmode matrix (integration.sh, valgrind.sh) --------------------------
+
+# gate_name SSL REQUIRE_SSL: the name of the matrix gate with them.
+gate_name() {
+	echo "ssl_$1_require_$2"
+}
+
+# sslmode_outcome SSL REQUIRE_SSL SSLMODE: what a client in SSLMODE gets from
+# a gate with SSL and REQUIRE_SSL: TLS, plain or refused.
+sslmode_outcome() {
+	local ssl=$1 require=$2 mode=$3
+	case $ssl,$require,$mode in
+	on,on,disable) echo refused ;;
+	on,on,*) echo TLS ;;
+	on,off,disable | on,off,allow) echo plain ;;
+	on,off,*) echo TLS ;;
+	off,*,disable | off,*,allow | off,*,prefer) echo plain ;;
+	*) echo refused ;;
+	esac
+}
+
+# probe_expectation OUTCOME: pqprobe's options asserting an outcome.
+probe_expectation() {
+	case $1 in
+	TLS) echo "--expect connected --ssl 1" ;;
+	plain) echo "--expect connected --ssl 0" ;;
+	refused) echo "--expect refused" ;;
+	esac
+}
+
+# observed_outcome FILE: what pqprobe's output line in FILE says happened.
+observed_outcome() {
+	case $(grep -m 1 -E '^(connected|refused)' "$1") in
+	"connected ssl=1"*) echo TLS ;;
+	"connected ssl=0"*) echo plain ;;
+	refused:*) echo refused ;;
+	*) echo "?" ;;
+	esac
+}
+
+# ---- small helpers ---------------------------------------------------------------
+
+# since T0: seconds from $EPOCHREALTIME value T0 to now, as 1.234
+since() {
+	awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f\n", b - a }'
+}
+
+# num_between X MIN MAX: MIN <= X < MAX, as decimal numbers
+num_between() {
+	awk -v x="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(x >= lo && x < hi) }'
+}
+
+# fd_count PID: entries in /proc/PID/fd.
+fd_count() {
+	local n
+	n=$(find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l) || true
+	echo "$n"
+}
+
+# rss_kb PID: VmRSS from /proc/PID/status, in kB.
+rss_kb() {
+	awk '/^VmRSS:/ { print $2; found = 1 } END { if (!found) print 0 }' \
+		"/proc/$1/status" 2>/dev/null || echo 0
 }

@@ -39,12 +39,7 @@ declare -A OBSERVED=()		# "gate,cert" -> TLS/plain/refused
 start_gate() {
 	local name=$1
 	shift
-	PORT[$name]=$(free_port)
-	gate_start "$name" -c listen_addresses=127.0.0.1 -c "port=${PORT[$name]}" \
-		-c backend_host=127.0.0.1 -c "backend_port=$PG_PORT" \
-		-c ssl=on -c require_ssl=off -c log_connections=on \
-		-c "ssl_cert_file=$CERTS/server-chain.crt" \
-		-c "ssl_key_file=$CERTS/server.key" "$@"
+	tls_gate_start "$name" off "$PG_PORT" "$@"
 }
 
 # What each gate of the matrix is.
@@ -125,64 +120,7 @@ refused_saying() {
 	done
 }
 
-# What pqprobe's output says happened.
-observed_outcome() {
-	case $(grep -m 1 -E '^(connected|refused)' "$1") in
-	"connected ssl=1"*) echo TLS ;;
-	"connected ssl=0"*) echo plain ;;
-	refused:*) echo refused ;;
-	*) echo "?" ;;
-	esac
-}
-
 # ---- gate logs -----------------------------------------------------------------
-
-# log_has NAME PATTERN...: some line of gate NAME's log matches every PATTERN
-# (extended regular expressions, ignoring case).  Waits up to 3 s: the gate
-# may log a refusal after the client has seen it.  Shows the log if not.
-log_has() {
-	local name=$1 log tries=60
-	shift
-	log=$(gate_log "$name")
-	while ! log_match "$log" "$@"; do
-		tries=$((tries - 1))
-		if [ "$tries" -le 0 ]; then
-			echo "no line of $log matches all of:"
-			printf '    %s\n' "$@"
-			echo "the log:"
-			cat "$log"
-			return 1
-		fi
-		sleep 0.05
-	done
-	log_match "$log" "$@"
-}
-
-# log_match LOG PATTERN...: print the lines of LOG matching every PATTERN.
-log_match() {
-	local lines pat
-	lines=$(cat "$1")
-	shift
-	for pat; do
-		lines=$(grep -Ei -- "$pat" <<<"$lines") || return 1
-	done
-	printf '%s\n' "$lines"
-}
-
-# log_count NAME N PATTERN...: exactly N lines match every PATTERN.
-log_count() {
-	local name=$1 want=$2 got log
-	shift 2
-	log=$(gate_log "$name")
-	got=$(log_match "$log" "$@" | grep -c . || true)
-	if [ "$got" -ne "$want" ]; then
-		echo "$got lines (not $want) of $log match all of:"
-		printf '    %s\n' "$@"
-		echo "the log:"
-		cat "$log"
-		return 1
-	fi
-}
 
 # The serial of a certificate as a pattern for 0x-prefixed hex: leading
 # zeros optional, any case.
@@ -396,24 +334,6 @@ test_trust_summary() {
 		log_count $g 1 "trusted CA" "$INTERMEDIATE_CN"
 	check "a gate with a CRL from every CA in ssl_ca_file logs no warning about CRLs" \
 		log_count $g 0 "WARNING" "CRL"
-}
-
-# expect_start_failure DESCRIPTION TEXT ARGS...: pgsslgate ARGS must exit 1
-# with TEXT (an extended regular expression) in its output.
-expect_start_failure() {
-	local desc=$1 text=$2 log
-	shift 2
-	log=$(gate_log refusal)
-	gate_try refusal -c listen_addresses=127.0.0.1 -c "port=$(free_port)" \
-		-c backend_host=127.0.0.1 -c "backend_port=$PG_PORT" "$@"
-	if [ "$GATE_OUTCOME" != "exit 1" ]; then
-		fail "$desc (expected exit 1, got: $GATE_OUTCOME)" "$log"
-	elif ! grep -Eiq -- "$text" "$log"; then
-		fail "$desc (exit 1, but no \"$text\" in its output)" "$log"
-	else
-		ok "$desc"
-		if [ "${VERBOSE:-0}" = 1 ]; then show "$log"; fi
-	fi
 }
 
 test_startup_refusals() {

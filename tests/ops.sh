@@ -34,16 +34,6 @@ SIGNALLED_AT=			# $EPOCHREALTIME when signal_gate last signalled
 
 # ---- small helpers -----------------------------------------------------------
 
-# since T0: seconds from $EPOCHREALTIME value T0 to now, as 1.234
-since() {
-	awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f\n", b - a }'
-}
-
-# num_between X MIN MAX: MIN <= X < MAX, as decimal numbers
-num_between() {
-	awk -v x="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(x >= lo && x < hi) }'
-}
-
 # skip DESCRIPTION REASON: a test that could not run here (TAP's SKIP).
 skip() {
 	TESTS_RUN=$((TESTS_RUN + 1))
@@ -91,12 +81,7 @@ finding() {
 start_gate() {
 	local name=$1
 	shift
-	PORT[$name]=$(free_port)
-	gate_start "$name" -c listen_addresses=127.0.0.1 -c "port=${PORT[$name]}" \
-		-c backend_host=127.0.0.1 -c "backend_port=$PG_PORT" \
-		-c ssl=on -c require_ssl=on -c log_connections=on \
-		-c "ssl_cert_file=$CERTS/server-chain.crt" \
-		-c "ssl_key_file=$CERTS/server.key" "$@"
+	tls_gate_start "$name" on "$PG_PORT" "$@"
 }
 
 # start_metrics_gate NAME [ARGS...]: start_gate with metrics_listen on a fresh

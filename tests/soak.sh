@@ -50,17 +50,6 @@ GATE_PORT=
 BASE_FDS=
 declare -a SAMPLE_T=() SAMPLE_RSS=() SAMPLE_FDS=() SAMPLE_RUNNING=()
 
-fd_count() {
-	local n
-	n=$(find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l) || true
-	echo "$n"
-}
-
-rss_kb() {
-	awk '/^VmRSS:/ { print $2; found = 1 } END { if (!found) print 0 }' \
-		"/proc/$1/status" 2>/dev/null || echo 0
-}
-
 gate_pid() {
 	echo "${GATE_PID[$GATE]:-0}"
 }

@@ -51,10 +51,6 @@ vconninfo() {
 
 # ---- gates (under valgrind, started together) ---------------------------------
 
-gate_name() {
-	echo "ssl_$1_require_$2"
-}
-
 # launch NAME SSL REQUIRE_SSL [MORE ARGS...]: start a gate without waiting.
 launch() {
 	local name=$1 ssl=$2 require=$3
@@ -111,36 +107,7 @@ start_gates() {
 	wait_all_ready
 }
 
-# ---- the matrix (as integration.sh has it) --------------------------------------
-
-expected_outcome() {
-	local ssl=$1 require=$2 mode=$3
-	case $ssl,$require,$mode in
-	on,on,disable) echo refused ;;
-	on,on,*) echo TLS ;;
-	on,off,disable | on,off,allow) echo plain ;;
-	on,off,*) echo TLS ;;
-	off,*,disable | off,*,allow | off,*,prefer) echo plain ;;
-	*) echo refused ;;
-	esac
-}
-
-probe_expectation() {
-	case $1 in
-	TLS) echo "--expect connected --ssl 1" ;;
-	plain) echo "--expect connected --ssl 0" ;;
-	refused) echo "--expect refused" ;;
-	esac
-}
-
-observed_outcome() {
-	case $(grep -m 1 -E '^(connected|refused)' "$1") in
-	"connected ssl=1"*) echo TLS ;;
-	"connected ssl=0"*) echo plain ;;
-	refused:*) echo refused ;;
-	*) echo "?" ;;
-	esac
-}
+# ---- the matrix (as integration.sh has it; the outcomes are lib.sh's) ---------
 
 test_matrix() {
 	local pair ssl require mode want name
@@ -149,7 +116,7 @@ test_matrix() {
 		name=$(gate_name "$ssl" "$require")
 		started "$name" || continue
 		for mode in $SSLMODES; do
-			want=$(expected_outcome "$ssl" "$require" "$mode")
+			want=$(sslmode_outcome "$ssl" "$require" "$mode")
 			# shellcheck disable=SC2046
 			check "under valgrind: matrix ssl=$ssl require_ssl=$require sslmode=$mode -> $want" \
 				"$PQPROBE" $(probe_expectation "$want") --timeout "$CONNECT_TIMEOUT" \
@@ -169,7 +136,7 @@ print_matrix() {
 		line=$(printf '%-9s %-11s' "$ssl" "$require")
 		for mode in $SSLMODES; do
 			seen=${OBSERVED[$ssl,$require,$mode]:-"-"}
-			want=$(expected_outcome "$ssl" "$require" "$mode")
+			want=$(sslmode_outcome "$ssl" "$require" "$mode")
 			[ "$seen" = "$want" ] || seen="$seen($want)!"
 			line+=$(printf ' %-11s' "$seen")
 		done
