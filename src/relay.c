@@ -304,20 +304,12 @@ relay_stop(struct conn *c)
 	c->rd_client = c->rd_backend = NULL;
 }
 
-void
-relay_start(struct conn *c)
+static void
+log_session_start(struct conn *c)
 {
 	const char	*how = "plaintext";
 	char		 tls[512], subject[256];
 
-	event_free(c->timer);		/* authentication_timeout is over */
-	c->timer = NULL;
-	c->state = CONN_RELAY;
-	c->established = true;
-	if (c->ssl != NULL)
-		METRICS_INC(c->worker, sessions_tls);
-	else
-		METRICS_INC(c->worker, sessions_plain);
 	if (c->ssl != NULL) {
 		trust_peer_subject(c->ssl, subject, sizeof(subject));
 		snprintf(tls, sizeof(tls), "%s %s%s%s%s%s",
@@ -327,13 +319,26 @@ relay_start(struct conn *c)
 		    subject[0] ? "\"" : "");
 		how = tls;
 	}
+	log_info("session started: host=%s port=%s user=%s database=%s %s, "
+	    "backend %s%s%s", c->host, c->port, c->user, c->database, how,
+	    c->backend_ssl != NULL ? SSL_get_version(c->backend_ssl) :
+	    "plaintext", c->backend_ssl != NULL ? " " : "",
+	    c->backend_ssl != NULL ? SSL_get_cipher_name(c->backend_ssl) : "");
+}
+
+void
+relay_start(struct conn *c)
+{
+	event_free(c->timer);		/* authentication_timeout is over */
+	c->timer = NULL;
+	c->state = CONN_RELAY;
+	c->established = true;
+	if (c->ssl != NULL)
+		METRICS_INC(c->worker, sessions_tls);
+	else
+		METRICS_INC(c->worker, sessions_plain);
 	if (c->snap->cfg->log_connections)
-		log_info("session started: host=%s port=%s user=%s database=%s "
-		    "%s, backend %s%s%s", c->host, c->port, c->user, c->database,
-		    how, c->backend_ssl != NULL ? SSL_get_version(c->backend_ssl) :
-		    "plaintext", c->backend_ssl != NULL ? " " : "",
-		    c->backend_ssl != NULL ?
-		    SSL_get_cipher_name(c->backend_ssl) : "");
+		log_session_start(c);
 
 	bufferevent_setcb(c->client, relay_read, relay_write, relay_event, c);
 	bufferevent_setcb(c->backend, relay_read, relay_write, relay_event, c);
