@@ -55,6 +55,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "wire.h"
+
 #define SSL_REQUEST_CODE	80877103u
 #define GSSENC_REQUEST_CODE	80877104u
 #define PROTOCOL_3_0		0x00030000u
@@ -107,28 +109,6 @@ static void usage(void)
 	    "          [--cafile FILE] [--servername NAME] [--timeout S]\n"
 	    "          HOST PORT USER\n", progname);
 	exit(EXIT_LOCAL);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void put_u32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
 static void parse_args(int argc, char **argv, struct options *o)
@@ -185,14 +165,6 @@ static void parse_args(int argc, char **argv, struct options *o)
 }
 
 /* ---- packets ---------------------------------------------------------- */
-
-static size_t put_cstring(unsigned char *p, const char *s)
-{
-	size_t n = strlen(s) + 1;
-
-	memcpy(p, s, n);
-	return n;
-}
 
 static size_t build_request(unsigned char *p, uint32_t code)
 {

@@ -53,6 +53,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "wire.h"
+
 #define SSL_REQUEST_CODE	80877103u
 #define GSSENC_REQUEST_CODE	80877104u
 #define CANCEL_REQUEST_CODE	80877102u
@@ -96,20 +98,6 @@ static void usage(void)
 	    "modes: s-plus-bytes s-then-close s-then-silence error-no-sqlstate tls\n",
 	    progname);
 	exit(2);
-}
-
-static void put_u32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
 static void say(const struct peer *p, const char *fmt, ...)

@@ -96,6 +96,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "wire.h"
+
 #define SSL_REQUEST_CODE	80877103u
 #define GSSENC_REQUEST_CODE	80877104u
 #define PROTOCOL_3_0		0x00030000u
@@ -143,28 +145,6 @@ static void usage(void)
 	exit(2);
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void put_u32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
 /* ---- packets ---------------------------------------------------------- */
 
 /* SSLRequest, GSSENCRequest: length 8 and a request code. */
@@ -173,14 +153,6 @@ static size_t build_request(unsigned char *p, uint32_t code)
 	put_u32(p, 8);
 	put_u32(p + 4, code);
 	return 8;
-}
-
-static size_t put_cstring(unsigned char *p, const char *s)
-{
-	size_t n = strlen(s) + 1;
-
-	memcpy(p, s, n);
-	return n;
 }
 
 /* StartupMessage, protocol 3.0, user=postgres database=postgres. */
