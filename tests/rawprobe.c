@@ -174,7 +174,9 @@ static size_t build_startup(unsigned char *p)
 
 /* ---- socket I/O --------------------------------------------------------- */
 
-static int connect_tcp(const struct target *t)
+/* A TCP connection to t; with rcvbuf > 0, SO_RCVBUF is set first so the
+ * receive window stays small. */
+static int connect_rcvbuf(const struct target *t, int rcvbuf)
 {
 	struct addrinfo hints, *res, *ai;
 	int fd = -1, rc;
@@ -192,6 +194,9 @@ static int connect_tcp(const struct target *t)
 		fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
 		if (fd < 0)
 			continue;
+		if (rcvbuf > 0)
+			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+			    sizeof(rcvbuf));
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 			break;
 		close(fd);
@@ -202,6 +207,11 @@ static int connect_tcp(const struct target *t)
 		fprintf(stderr, "%s: cannot connect to %s:%s: %s\n", progname,
 		    t->host, t->port, strerror(errno));
 	return fd;
+}
+
+static int connect_tcp(const struct target *t)
+{
+	return connect_rcvbuf(t, 0);
 }
 
 /* Send everything; false (with the reason printed) if the peer went away. */
@@ -753,40 +763,6 @@ static void set_io_timeout(int fd, const struct target *t)
 
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-}
-
-/* connect_tcp with SO_RCVBUF set first (0: leave it), so the window is small. */
-static int connect_rcvbuf(const struct target *t, int rcvbuf)
-{
-	struct addrinfo hints, *res, *ai;
-	int fd = -1, rc;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	rc = getaddrinfo(t->host, t->port, &hints, &res);
-	if (rc != 0) {
-		fprintf(stderr, "%s: %s:%s: %s\n", progname, t->host, t->port,
-		    gai_strerror(rc));
-		return -1;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-		if (fd < 0)
-			continue;
-		if (rcvbuf > 0)
-			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
-			    sizeof(rcvbuf));
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0)
-		fprintf(stderr, "%s: cannot connect to %s:%s: %s\n", progname,
-		    t->host, t->port, strerror(errno));
-	return fd;
 }
 
 static void print_ssl_errors(const char *what)
