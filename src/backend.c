@@ -271,7 +271,6 @@ connected(struct conn *c)
 	};
 	struct bufferevent	*bev = c->backend;
 
-	set_connect_timeout(c, false);
 	gate_tune_socket(bufferevent_getfd(bev),
 	    c->snap->backend[c->backend_try].ss.ss_family, c->snap->cfg);
 	if (c->backend_want_tls == WANT_PLAIN) {

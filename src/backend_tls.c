@@ -19,21 +19,6 @@
 #include "tls.h"
 #include "trust.h"
 
-static int
-fail_file(char *err, size_t errlen, const char *what, const char *path,
-    const char *origin)
-{
-	char	reason[256] = "";
-
-	if (ERR_peek_last_error() != 0)
-		ERR_error_string_n(ERR_peek_last_error(), reason,
-		    sizeof(reason));
-	ERR_clear_error();
-	snprintf(err, errlen, "%s: could not load %s \"%s\"%s%s", origin, what,
-	    path, reason[0] ? ": " : "", reason);
-	return -1;
-}
-
 /* "" is "not set"; anything else must be a file we can open. */
 static int
 readable(const char *path, const char *what, const char *origin, char *err,
@@ -90,7 +75,7 @@ backend_tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
 	if (*cfg->backend_sslrootcert != '\0' &&
 	    SSL_CTX_load_verify_locations(ctx, cfg->backend_sslrootcert,
 	    NULL) != 1) {
-		fail_file(err, errlen, "root certificate file",
+		tls_fail_load(err, errlen, "root certificate file",
 		    cfg->backend_sslrootcert,
 		    config_origin(cfg, CONFIG_BACKEND_SSLROOTCERT));
 		goto fail;
@@ -110,7 +95,7 @@ backend_tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
 		}
 		if (SSL_CTX_use_certificate_chain_file(ctx,
 		    cfg->backend_sslcert) != 1) {
-			fail_file(err, errlen, "certificate file",
+			tls_fail_load(err, errlen, "certificate file",
 			    cfg->backend_sslcert,
 			    config_origin(cfg, CONFIG_BACKEND_SSLCERT));
 			goto fail;
@@ -164,26 +149,13 @@ backend_tls_describe(SSL *ssl, const unsigned long *errs, size_t nerrs,
     char *buf, size_t len)
 {
 	long	vr = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
-	size_t	n;
 
 	buf[0] = '\0';
 	if (vr != X509_V_OK)
 		snprintf(buf, len, "server certificate verification failed: "
-		    "%s; ", X509_verify_cert_error_string(vr));
-	for (size_t i = 0; i < nerrs; i++) {
-		char	reason[256];
-
-		if (ERR_GET_LIB(errs[i]) == 0)	/* SSL_get_error() codes */
-			continue;
-		ERR_error_string_n(errs[i], reason, sizeof(reason));
-		n = strlen(buf);
-		snprintf(buf + n, len - n, "%s; ", reason);
-	}
-	n = strlen(buf);
-	if (n == 0)
+		    "%s", X509_verify_cert_error_string(vr));
+	tls_error_list(errs, nerrs, buf, len);
+	if (buf[0] == '\0')
 		snprintf(buf, len, "the backend closed the connection during "
 		    "the TLS handshake");
-	else
-		buf[n - 2] = '\0';		/* the last "; " */
-	ERR_clear_error();
 }

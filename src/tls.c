@@ -23,6 +23,43 @@
 #include "tls.h"
 #include "trust.h"
 
+static void drain_errors(char *, size_t);
+
+/*
+ * Append each of errs (skipping the SSL_get_error() codes libevent queues
+ * among them), then whatever is in the thread's queue, as "a; b; c".
+ */
+void
+tls_error_list(const unsigned long *errs, size_t nerrs, char *buf,
+    size_t len)
+{
+	for (size_t i = 0; i < nerrs; i++) {
+		char	reason[256];
+		size_t	n = strlen(buf);
+
+		if (ERR_GET_LIB(errs[i]) == 0)
+			continue;
+		ERR_error_string_n(errs[i], reason, sizeof(reason));
+		snprintf(buf + n, len - n, "%s%s", n ? "; " : "", reason);
+	}
+	drain_errors(buf, len);
+}
+
+int
+tls_fail_load(char *err, size_t errlen, const char *what, const char *path,
+    const char *origin)
+{
+	char		reason[256] = "";
+	unsigned long	e = ERR_peek_last_error();
+
+	if (e != 0)
+		ERR_error_string_n(e, reason, sizeof(reason));
+	ERR_clear_error();
+	snprintf(err, errlen, "%s: could not load %s \"%s\"%s%s", origin,
+	    what, path, reason[0] ? ": " : "", reason);
+	return -1;
+}
+
 static void
 drain_errors(char *buf, size_t len)
 {
@@ -424,17 +461,7 @@ tls_describe_errors(const unsigned long *errs, size_t nerrs, char *buf,
 	size_t			 n;
 
 	buf[0] = '\0';
-	for (size_t i = 0; i < nerrs; i++) {
-		char	reason[256];
-
-		/* libevent queues SSL_get_error() codes too; skip those. */
-		if (ERR_GET_LIB(errs[i]) == 0)
-			continue;
-		ERR_error_string_n(errs[i], reason, sizeof(reason));
-		n = strlen(buf);
-		snprintf(buf + n, len - n, "%s%s", n ? "; " : "", reason);
-	}
-	drain_errors(buf, len);
+	tls_error_list(errs, nerrs, buf, len);
 	for (size_t i = 0; !found &&
 	    i < sizeof(tls_hints) / sizeof(tls_hints[0]); i++) {
 		if (strstr(buf, tls_hints[i].needle) != NULL) {

@@ -22,6 +22,17 @@ struct trust_info;
 SSL_CTX *tls_server_ctx_new(const struct config *, struct trust_info *info,
     char *err, size_t errlen);
 
+/* errs, then the thread's OpenSSL error queue, appended to buf as "a; b". */
+void tls_error_list(const unsigned long *errs, size_t nerrs, char *buf,
+    size_t len);
+
+/*
+ * "ORIGIN: could not load WHAT "PATH": <last OpenSSL error>" into err;
+ * clears the queue, returns -1.
+ */
+int tls_fail_load(char *err, size_t errlen, const char *what,
+    const char *path, const char *origin);
+
 /* A file that cannot be opened, by name, origin and OS error. */
 int tls_check_readable(const char *what, const char *path,
     const char *origin, char *err, size_t errlen);

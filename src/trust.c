@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "tls.h"
 #include "trust.h"
 
 static int	report_index = -1;
@@ -176,21 +177,6 @@ trust_peer_common_name(SSL *ssl, char *buf, size_t len)
 	return 0;
 }
 
-static int
-fail_queue(char *err, size_t errlen, const char *what, const char *path,
-    const char *origin)
-{
-	char		reason[256] = "";
-	unsigned long	e = ERR_peek_last_error();
-
-	if (e != 0)
-		ERR_error_string_n(e, reason, sizeof(reason));
-	ERR_clear_error();
-	snprintf(err, errlen, "%s: could not load %s \"%s\"%s%s", origin,
-	    what, path, reason[0] ? ": " : "", reason);
-	return -1;
-}
-
 /* Every CRL in a hashed directory, as `openssl rehash` names them. */
 static void
 load_dir_crls(const char *dir, STACK_OF(X509_CRL) *crls)
@@ -327,7 +313,7 @@ trust_load_crls(X509_STORE *store, const char *file, const char *file_origin,
 		lu = X509_STORE_add_lookup(store, X509_LOOKUP_file());
 		if (lu == NULL || X509_load_crl_file(lu, file,
 		    X509_FILETYPE_PEM) <= 0)
-			return fail_queue(err, errlen, "CRL file", file,
+			return tls_fail_load(err, errlen, "CRL file", file,
 			    file_origin);
 	}
 	if (*dir != '\0') {
@@ -340,7 +326,7 @@ trust_load_crls(X509_STORE *store, const char *file, const char *file_origin,
 		lu = X509_STORE_add_lookup(store, X509_LOOKUP_hash_dir());
 		if (lu == NULL || X509_LOOKUP_add_dir(lu, dir,
 		    X509_FILETYPE_PEM) != 1)
-			return fail_queue(err, errlen, "CRL directory", dir,
+			return tls_fail_load(err, errlen, "CRL directory", dir,
 			    dir_origin);
 	}
 	/* As PostgreSQL: the leaf and every intermediate are checked. */
@@ -366,11 +352,11 @@ trust_configure(SSL_CTX *ctx, const struct config *cfg,
 		return -1;
 	}
 	if (SSL_CTX_load_verify_locations(ctx, cfg->ssl_ca_file, NULL) != 1)
-		return fail_queue(err, errlen, "root certificate file",
+		return tls_fail_load(err, errlen, "root certificate file",
 		    cfg->ssl_ca_file, config_origin(cfg, CONFIG_SSL_CA_FILE));
 	/* The CA names sent in CertificateRequest help clients choose. */
 	if ((names = SSL_load_client_CA_file(cfg->ssl_ca_file)) == NULL)
-		return fail_queue(err, errlen, "root certificate file",
+		return tls_fail_load(err, errlen, "root certificate file",
 		    cfg->ssl_ca_file, config_origin(cfg, CONFIG_SSL_CA_FILE));
 	SSL_CTX_set_client_CA_list(ctx, names);
 
