@@ -20,6 +20,9 @@
 #                    in transaction mode in front of it, so that PostgreSQL
 #                    needs a handful of backends; auto (default): pg up to
 #                    2000 sessions, pooler above
+#   BENCH_BACKEND    how every proxy reaches PostgreSQL: unix (its Unix-domain
+#                    socket, as a proxy on the database host would) or tcp
+#                    (127.0.0.1) (unix)
 #   BENCH_IDLE_ROUNDS  hold the idle sessions this many times in the same
 #                    proxy process (1); more tells reuse from leaks
 #   BENCH_TARGETS    subset and base order of: direct pgtls pgsslgate
@@ -44,6 +47,7 @@ COPY_MB=${BENCH_COPY_MB:-1024}
 IDLE=${BENCH_IDLE:-1000}
 IDLE_BACKEND=${BENCH_IDLE_BACKEND:-auto}
 IDLE_ROUNDS=${BENCH_IDLE_ROUNDS:-1}
+BACKEND=${BENCH_BACKEND:-unix}
 TARGETS_LIST=${BENCH_TARGETS:-direct pgtls pgsslgate pgbouncer stunnel}
 WORKLOADS_LIST=${BENCH_WORKLOADS:-speed select connect-rsa copy-out copy-in idle connect-ecdsa}
 RESULTS=${BENCH_RESULTS:-$BENCH/results}
@@ -81,6 +85,10 @@ case $IDLE_BACKEND in
 auto) if [ "$IDLE" -le 2000 ]; then IDLE_BACKEND=pg; else IDLE_BACKEND=pooler; fi ;;
 pg | pooler) ;;
 *) die "BENCH_IDLE_BACKEND must be pg, pooler or auto" ;;
+esac
+case $BACKEND in
+unix | tcp) ;;
+*) die "BENCH_BACKEND must be unix or tcp" ;;
 esac
 
 has_target() { [[ " ${TARGETS[*]} " == *" $1 "* ]]; }
@@ -452,12 +460,18 @@ HELPER_PORT=
 # start_proxy TARGET rsa|ec BACKEND_PORT
 start_proxy() {
 	local t=$1 kind=$2 backend=$3 chain key log=$WORK/logs/$1.log dir
+	local host=127.0.0.1 stunnel_to=127.0.0.1:$3
 	local -a cmd
+	# PostgreSQL itself over its socket; the idle helper is TCP-only.
+	if [ "$BACKEND" = unix ] && [ "$backend" = "$PG_PORT" ]; then
+		host=$WORK/pg
+		stunnel_to=$WORK/pg/.s.PGSQL.$backend
+	fi
 	case $t in
 	pgsslgate)
 		read -r chain key < <(cert_files "$kind" "$CERTS")
 		cmd=("$GATE" -c listen_addresses=127.0.0.1 -c "port=${PORT[$t]}"
-			-c backend_host=127.0.0.1 -c "backend_port=$backend"
+			-c "backend_host=$host" -c "backend_port=$backend"
 			-c ssl=on -c require_ssl=on -c "ssl_cert_file=$chain"
 			-c "ssl_key_file=$key" -c max_connections=20000)
 		;;
@@ -468,7 +482,7 @@ start_proxy() {
 		echo '"postgres" ""' >"$dir/userlist.txt"
 		cat >"$dir/pgbouncer.ini" <<-EOF
 			[databases]
-			* = host=127.0.0.1 port=$backend
+			* = host=$host port=$backend
 
 			[pgbouncer]
 			listen_addr = 127.0.0.1
@@ -508,7 +522,7 @@ start_proxy() {
 			[pg]
 			client = no
 			accept = 127.0.0.1:${PORT[$t]}
-			connect = 127.0.0.1:$backend
+			connect = $stunnel_to
 			protocol = pgsql
 			cert = $chain
 			key = $key
@@ -1012,7 +1026,7 @@ report() {
 	echo "- OpenSSL: $(openssl version)"
 	echo "- PostgreSQL: $("$PG_BINDIR/postgres" --version)"
 	echo "- load average (1, 5, 15 min) at the start: $LOAD_START; at the end: $(cut -d" " -f1-3 /proc/loadavg); the run took $(awk -v a="$T_START" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", (b - a) / 60 }') min"
-	echo "- settings: BENCH_REPEATS=$REPEATS BENCH_SECONDS=$DURATION BENCH_CLIENTS=$CLIENTS BENCH_JOBS=$JOBS BENCH_SCALE=$SCALE BENCH_COPY_MB=$COPY_MB BENCH_IDLE=$IDLE BENCH_IDLE_BACKEND=$IDLE_BACKEND"
+	echo "- settings: BENCH_REPEATS=$REPEATS BENCH_SECONDS=$DURATION BENCH_CLIENTS=$CLIENTS BENCH_JOBS=$JOBS BENCH_SCALE=$SCALE BENCH_COPY_MB=$COPY_MB BENCH_IDLE=$IDLE BENCH_IDLE_BACKEND=$IDLE_BACKEND BENCH_BACKEND=$BACKEND"
 	echo "- TLS negotiated with each target (openssl s_client -starttls postgres, OpenSSL defaults as in libpq):"
 	local t
 	for t in "${ALL_TARGETS[@]}"; do

@@ -45,9 +45,11 @@ struct conn {
 	struct bufferevent	*backend;
 	SSL			*backend_ssl;	/* owned by c->backend */
 	struct event		*first_byte;	/* ssl_direct: 0x16 or not? */
-	struct event		*rd_client;	/* relay.c reads plaintext sides */
+	struct event		*rd_client;	/* relay.c reads both sides */
 	struct event		*rd_backend;	/* itself, not through libevent */
 	bool			 paused[2];	/* [up]: reads held back */
+	bool			 read_wants_write[2];	/* [up]: SSL_read needs
+							   writability */
 	bool			 client_done;	/* client half-closed (EOF) */
 	bool			 backend_shut;	/* ... and that went on */
 	struct event		*timer;	/* authentication_timeout */
@@ -69,8 +71,6 @@ struct conn {
 	uint8_t			 backend_want_tls;	/* enum in backend.c */
 	bool			 established;	/* reached CONN_RELAY */
 	bool			 over_limit;	/* accepted beyond max_connections */
-	bool			 up_blocked;	/* client reads paused: backend slow */
-	bool			 down_blocked;	/* backend reads paused: client slow */
 };
 
 /* Take ownership of an accepted socket. */

@@ -72,29 +72,38 @@ queue:
 		evbuffer_add_buffer(out, in);
 }
 
-/* Reads of a side are paused while the other side's output is too full. */
-static bool
-is_plain(const struct conn *c, bool up)
+static void	side_read_client(evutil_socket_t, short, void *);
+static void	side_read_backend(evutil_socket_t, short, void *);
+
+/* Each side is read by relay.c's own event; see side_read(). */
+static struct event *
+reader(struct conn *c, bool up)
 {
-	return (up ? c->ssl : c->backend_ssl) == NULL;
+	return up ? c->rd_client : c->rd_backend;
 }
 
+static SSL *
+side_ssl(const struct conn *c, bool up)
+{
+	return up ? c->ssl : c->backend_ssl;
+}
+
+/* Reads of a side are paused while the other side's output is too full. */
 static void
 pause_reading(struct conn *c, bool up)
 {
-	if (is_plain(c, up))
-		event_del(up ? c->rd_client : c->rd_backend);
-	else
-		bufferevent_disable(up ? c->client : c->backend, EV_READ);
+	event_del(reader(c, up));
 }
 
 static void
 resume_reading(struct conn *c, bool up)
 {
-	if (is_plain(c, up))
-		event_add(up ? c->rd_client : c->rd_backend, NULL);
-	else
-		bufferevent_enable(up ? c->client : c->backend, EV_READ);
+	SSL	*ssl = side_ssl(c, up);
+
+	event_add(reader(c, up), NULL);
+	/* Records OpenSSL already holds would never wake epoll. */
+	if (ssl != NULL && !c->read_wants_write[up] && SSL_has_pending(ssl))
+		event_active(reader(c, up), EV_READ, 0);
 }
 
 /* Pass what one side sent to the other; pause it if the other is slow. */
@@ -132,11 +141,9 @@ half_close_backend(struct conn *c)
 	if (c->backend_ssl != NULL) {
 		SSL_shutdown(c->backend_ssl);	/* close_notify */
 		ERR_clear_error();
-		bufferevent_set_timeouts(c->backend, &tv, NULL);
-	} else {
+	} else
 		shutdown(bufferevent_getfd(c->backend), SHUT_WR);
-		event_add(c->rd_backend, &tv);
-	}
+	event_add(c->rd_backend, &tv);
 }
 
 /*
@@ -183,7 +190,7 @@ ended(struct conn *c, bool from_client, bool eof, const char *reason)
 	conn_close_after_flush(c, from_client ? c->backend : c->client);
 }
 
-/* TLS sides: libevent has decrypted a record or more. */
+/* Bytes libevent read during the startup phase, not yet relayed. */
 static void
 relay_read(struct bufferevent *src, void *arg)
 {
@@ -193,66 +200,146 @@ relay_read(struct bufferevent *src, void *arg)
 }
 
 /*
- * Plaintext sides are read here rather than by libevent, which reads 4 KiB
- * at a time after an ioctl(FIONREAD): a bulk transfer (COPY, a large
- * result) would leave as 4 KiB TLS records, and every message would cost a
- * syscall more.  Up to RELAY_READ at once, so write_now() can send full
- * 16 KiB records; into the worker's scratch buffer, which write_now()
- * leaves empty.
+ * One read from a side into v: the byte count, 0 at the end of the stream,
+ * -1 when nothing more is there now (*err 0) or on an error (*err set,
+ * with the reason in reason[]).
  */
-static void
-plain_read(struct conn *c, bool up, short what)
+static ssize_t
+side_recv(struct conn *c, bool up, struct evbuffer_iovec *v, int *err,
+    char *reason, size_t reasonlen)
 {
 	struct bufferevent	*src = up ? c->client : c->backend;
+	SSL			*ssl = side_ssl(c, up);
+	ssize_t			 n;
+	int			 n_ssl;
+
+	if (ssl == NULL) {
+		n = recv(bufferevent_getfd(src), v->iov_base, v->iov_len,
+		    MSG_DONTWAIT);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+		    errno != EINTR) {
+			*err = errno;
+			snprintf(reason, reasonlen, "%s", strerror(errno));
+		}
+		return n;
+	}
+	errno = 0;
+	if ((n_ssl = SSL_read(ssl, v->iov_base, (int)v->iov_len)) > 0)
+		return n_ssl;
+	switch (SSL_get_error(ssl, n_ssl)) {
+	case SSL_ERROR_ZERO_RETURN:	/* close_notify, or a plain EOF */
+		return 0;
+	case SSL_ERROR_WANT_READ:
+		return -1;
+	case SSL_ERROR_WANT_WRITE:
+		/*
+		 * OpenSSL must send before it reads on (an alert, say):
+		 * wait for writability, then read again.
+		 */
+		c->read_wants_write[up] = true;
+		event_del(reader(c, up));
+		event_assign(reader(c, up), c->worker->base,
+		    bufferevent_getfd(src), EV_WRITE | EV_PERSIST,
+		    up ? side_read_client : side_read_backend, c);
+		event_add(reader(c, up), NULL);
+		return -1;
+	case SSL_ERROR_SYSCALL:
+		if (ERR_peek_error() == 0) {
+			if (errno == 0)		/* an EOF after all */
+				return 0;
+			*err = errno;
+			snprintf(reason, reasonlen, "%s", strerror(errno));
+			return -1;
+		}
+		/* FALLTHROUGH */
+	default:
+		*err = EPROTO;
+		ERR_error_string_n(ERR_get_error(), reason, reasonlen);
+		ERR_clear_error();
+		return -1;
+	}
+}
+
+/*
+ * A side is readable.  Both kinds of side are read here rather than by
+ * libevent.  Plaintext: libevent reads 4 KiB at a time after an
+ * ioctl(FIONREAD), so a bulk transfer (COPY, a large result) would leave
+ * as 4 KiB TLS records.  TLS: libevent's TLS bufferevent reads a record as
+ * two recv() calls (header, then body) and then a third to learn that
+ * nothing more is there, and an idle session keeps the 4 KiB it reserved
+ * and OpenSSL's read buffer (about 12 KiB together).  Here OpenSSL reads
+ * ahead, so one recv() takes in every record that has arrived, and reading
+ * stops once OpenSSL holds no unread bytes: the socket is then empty, and
+ * its buffer is released (SSL_MODE_RELEASE_BUFFERS).
+ *
+ * Up to RELAY_READ at once, so write_now() can send full 16 KiB records;
+ * into the worker's scratch buffer, which write_now() leaves empty.
+ */
+static void
+side_read(struct conn *c, bool up, short what)
+{
 	struct evbuffer		*buf = c->worker->scratch;
+	SSL			*ssl = side_ssl(c, up);
 	struct evbuffer_iovec	 v;
-	ssize_t			 n = 1;
+	ssize_t			 n = -1;
 	int			 err = 0;
+	char			 reason[256] = "";
 
 	if (what & EV_TIMEOUT) {
 		ended(c, up, false, "no end from the backend after the client "
 		    "closed");
 		return;
 	}
+	if (c->read_wants_write[up]) {
+		/* Writable again: back to waiting for reads. */
+		c->read_wants_write[up] = false;
+		event_del(reader(c, up));
+		event_assign(reader(c, up), c->worker->base,
+		    event_get_fd(reader(c, up)), EV_READ | EV_PERSIST,
+		    up ? side_read_client : side_read_backend, c);
+		event_add(reader(c, up), NULL);
+	}
 	while (evbuffer_get_length(buf) < RELAY_READ) {
 		if (evbuffer_reserve_space(buf, RELAY_RECORD, &v, 1) < 1) {
 			err = ENOMEM;
+			snprintf(reason, sizeof(reason), "%s", strerror(err));
 			break;
 		}
-		n = recv(bufferevent_getfd(src), v.iov_base, v.iov_len,
-		    MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK &&
-			    errno != EINTR)
-				err = errno;
-			break;
-		}
-		if (n == 0)
+		if ((n = side_recv(c, up, &v, &err, reason,
+		    sizeof(reason))) <= 0)
 			break;
 		v.iov_len = (size_t)n;
 		evbuffer_commit_space(buf, &v, 1);
-		if ((size_t)n < RELAY_RECORD)
+		/* Less than asked and nothing held: the socket is empty. */
+		if ((size_t)n < RELAY_RECORD &&
+		    (ssl == NULL || !SSL_has_pending(ssl)))
 			break;
 	}
 	/* Whatever arrived before an end still goes through. */
 	if (evbuffer_get_length(buf) > 0)
 		forward(c, up, buf);
-	if (n == 0 || err != 0)
-		ended(c, up, n == 0, strerror(err));
+	if (n == 0 || err != 0) {
+		ended(c, up, n == 0, reason);
+		return;
+	}
+	/* Stopped at RELAY_READ with records still in OpenSSL: go on. */
+	if (ssl != NULL && !c->paused[up] && !c->read_wants_write[up] &&
+	    SSL_has_pending(ssl))
+		event_active(reader(c, up), EV_READ, 0);
 }
 
 static void
-plain_read_client(evutil_socket_t fd, short what, void *arg)
+side_read_client(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
-	plain_read(arg, true, what);
+	side_read(arg, true, what);
 }
 
 static void
-plain_read_backend(evutil_socket_t fd, short what, void *arg)
+side_read_backend(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
-	plain_read(arg, false, what);
+	side_read(arg, false, what);
 }
 
 /* dst's output fell to its low-water mark: the other side may go on. */
@@ -326,6 +413,20 @@ log_session_start(struct conn *c)
 	    c->backend_ssl != NULL ? SSL_get_cipher_name(c->backend_ssl) : "");
 }
 
+/*
+ * A bufferevent's input that ran dry may still hold the chain reserved for
+ * its last read; evbuffer_drain() frees chains only of a non-empty buffer.
+ */
+static void
+release_input(struct bufferevent *bev)
+{
+	struct evbuffer	*in = bufferevent_get_input(bev);
+	const char	 byte = 0;
+
+	if (evbuffer_get_length(in) == 0 && evbuffer_add(in, &byte, 1) == 0)
+		evbuffer_drain(in, 1);
+}
+
 void
 relay_start(struct conn *c)
 {
@@ -342,24 +443,23 @@ relay_start(struct conn *c)
 
 	bufferevent_setcb(c->client, relay_read, relay_write, relay_event, c);
 	bufferevent_setcb(c->backend, relay_read, relay_write, relay_event, c);
-	if (c->ssl == NULL) {
-		c->rd_client = event_new(c->worker->base,
-		    bufferevent_getfd(c->client), EV_READ | EV_PERSIST,
-		    plain_read_client, c);
-		bufferevent_disable(c->client, EV_READ);
-	}
-	if (c->backend_ssl == NULL) {
-		c->rd_backend = event_new(c->worker->base,
-		    bufferevent_getfd(c->backend), EV_READ | EV_PERSIST,
-		    plain_read_backend, c);
-		bufferevent_disable(c->backend, EV_READ);
-	}
-	if ((c->ssl == NULL && c->rd_client == NULL) ||
-	    (c->backend_ssl == NULL && c->rd_backend == NULL)) {
+	/* From here on, the bufferevents only write; side_read() reads. */
+	bufferevent_disable(c->client, EV_READ);
+	bufferevent_disable(c->backend, EV_READ);
+	c->rd_client = event_new(c->worker->base, bufferevent_getfd(c->client),
+	    EV_READ | EV_PERSIST, side_read_client, c);
+	c->rd_backend = event_new(c->worker->base,
+	    bufferevent_getfd(c->backend), EV_READ | EV_PERSIST,
+	    side_read_backend, c);
+	if (c->rd_client == NULL || c->rd_backend == NULL) {
 		conn_refuse(c, METRICS_REFUSED_BACKEND, "53200",
 		    "out of memory", NULL);
 		return;
 	}
+	if (c->ssl != NULL)
+		SSL_set_read_ahead(c->ssl, 1);
+	if (c->backend_ssl != NULL)
+		SSL_set_read_ahead(c->backend_ssl, 1);
 	evbuffer_free(c->startup);	/* forwarded; not needed again */
 	c->startup = NULL;
 	/* Bytes the client sent after its StartupMessage follow it ... */
@@ -368,6 +468,8 @@ relay_start(struct conn *c)
 	/* ... and what the backend said while we looked at it goes back. */
 	if (evbuffer_get_length(bufferevent_get_input(c->backend)) > 0)
 		relay_read(c->backend, c);
+	release_input(c->client);
+	release_input(c->backend);
 	if (!c->paused[true])
 		resume_reading(c, true);
 	if (!c->paused[false])

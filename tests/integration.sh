@@ -190,6 +190,83 @@ test_queries() {
 		"$(conninfo "$tls_port" verify-full)"
 }
 
+# Bulk transfers and pipelined queries over TLS: the relay reads every side
+# itself, with OpenSSL reading ahead, pausing a side while the other is
+# slow and going on from the records OpenSSL still holds.  Byte-exact or not
+# at all.
+BULK_ROWS=${BULK_ROWS:-400000}		# about 40 MB each way
+BULK_TIMEOUT=${BULK_TIMEOUT:-120}	# a stalled relay fails, not hangs
+
+# tls_psql PORT ARGS...: psql through the gate over verified TLS.
+tls_psql() {
+	local port=$1
+	shift
+	timeout "$BULK_TIMEOUT" "$PG_BINDIR/psql" -X -q -At -v ON_ERROR_STOP=1 \
+		"$(conninfo "$port" verify-full)" "$@"
+}
+
+# direct_psql ARGS...: psql in plaintext straight to PostgreSQL.
+direct_psql() {
+	"$PG_BINDIR/psql" -X -q -At -v ON_ERROR_STOP=1 \
+		"host=127.0.0.1 port=$PG_PORT user=postgres dbname=postgres sslmode=disable" "$@"
+}
+
+same_md5() {		# same_md5 FILE_A FILE_B
+	[ -s "$1" ] && [ "$(md5sum <"$1")" = "$(md5sum <"$2")" ]
+}
+
+test_bulk() {
+	local port=${PORT[ssl_on_require_on]} src=$WORK/bulk-in.tsv
+	local out=$WORK/bulk-out.tsv direct=$WORK/bulk-direct.tsv
+	local script=$WORK/pipeline.sql i
+
+	awk -v n="$BULK_ROWS" 'BEGIN { for (i = 1; i <= n; i++)
+		printf "%d\t%s%d\n", i, "row-of-bulk-data-0123456789-abcdefghijklmnopqrstuvwxyz-0123456789-ABCDEFGHIJKLMNOPQRSTUVWX-", i }' >"$src"
+	direct_psql -c "CREATE TABLE bulk (n int, line text)" >/dev/null
+	check "a $(($(stat -c %s "$src") / 1048576)) MB COPY FROM STDIN over TLS is stored byte for byte" \
+		bulk_in_matches "$port" "$src"
+	check "the same table read back by COPY TO STDOUT over TLS matches the file" \
+		bulk_out_matches "$port" "$src" "$out"
+	direct_psql -c "COPY (SELECT n, line FROM bulk ORDER BY n) TO STDOUT" >"$direct"
+	check "COPY TO STDOUT through the gate equals the same COPY straight from PostgreSQL" \
+		same_md5 "$out" "$direct"
+
+	{
+		echo '\startpipeline'
+		for ((i = 1; i <= 500; i++)); do
+			echo "SELECT $i AS v$i, repeat('p', 200);"
+		done
+		echo '\endpipeline'
+	} >"$script"
+	check "pgbench pipelines of 500 queries over TLS all complete (records arrive many per read)" \
+		pipelined_ok "$port" "$script"
+	direct_psql -c "DROP TABLE bulk" >/dev/null
+	rm -f "$src" "$out" "$direct"
+}
+
+bulk_in_matches() {	# bulk_in_matches PORT FILE
+	local want got
+	tls_psql "$1" -c "\\copy bulk FROM '$2'" || return 1
+	want=$(md5sum <"$2" | cut -d' ' -f1)
+	got=$(direct_psql -c "SELECT md5(string_agg(n || E'\\t' || line || E'\\n', '' ORDER BY n)) FROM bulk")
+	echo "md5 of the file $want, of the table $got"
+	[ "$want" = "$got" ]
+}
+
+bulk_out_matches() {	# bulk_out_matches PORT FILE OUT
+	tls_psql "$1" -c "\\copy (SELECT n, line FROM bulk ORDER BY n) TO '$3'" || return 1
+	same_md5 "$2" "$3"
+}
+
+pipelined_ok() {	# pipelined_ok PORT SCRIPT
+	local out
+	out=$(PGSSLMODE=verify-full PGSSLROOTCERT=$CERTS/root.crt \
+		timeout "$BULK_TIMEOUT" "$PG_BINDIR/pgbench" -n -M extended -f "$2" -t 20 -c 2 \
+		-h localhost -p "$1" -U postgres postgres 2>&1) || { echo "$out"; return 1; }
+	echo "$out" | grep -E "actually processed|failed"
+	echo "$out" | grep -q "number of transactions actually processed: 40/40"
+}
+
 test_backend_down() {
 	local dead_port
 	dead_port=$(free_port)
@@ -249,6 +326,7 @@ main() {
 	test_injection
 	test_cancel
 	test_queries
+	test_bulk
 	test_backend_down
 	test_startup_refusals
 	stop_matrix_gates
