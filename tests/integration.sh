@@ -240,6 +240,10 @@ test_bulk() {
 	} >"$script"
 	check "pgbench pipelines of 500 queries over TLS all complete (records arrive many per read)" \
 		pipelined_ok "$port" "$script"
+	check "340 queries sent as 340 TLS records in one send() are all answered" \
+		"$RAWPROBE" --timeout 20 tls-burst 127.0.0.1 "$port"
+	check "a client's TLS 1.3 KeyUpdates (asking for the gate's) keep the session going" \
+		"$RAWPROBE" --timeout 10 tls-keyupdate 127.0.0.1 "$port"
 	direct_psql -c "DROP TABLE bulk" >/dev/null
 	rm -f "$src" "$out" "$direct"
 }

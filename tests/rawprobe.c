@@ -49,6 +49,17 @@
  *                     then close: pass iff the login worked.  Prints
  *                     "pushing" when it starts and how much went out.
  *   tls-push          the same over TLS
+ *   tls-burst         log in over TLS, then send BURST_QUERIES simple
+ *                     Queries of BURST_QUERY_BYTES each, one TLS record
+ *                     per Query, all in a single send() (the gate's
+ *                     OpenSSL then reads dozens of records at a time, and
+ *                     the burst holds more than the relay takes in one
+ *                     wake-up).  Pass iff every Query gets its
+ *                     ReadyForQuery, none an ErrorResponse, within the
+ *                     timeout
+ *   tls-keyupdate     log in over TLS (1.3), then three times: send a
+ *                     KeyUpdate that asks for the gate's in return, then a
+ *                     Query.  Pass iff every Query is answered
  *   flood             open RAWPROBE_COUNT (1000) connections as fast as it
  *                     can, hold them all (for RAWPROBE_HOLD_MS, 0 unless
  *                     set), then close them without a word, every other
@@ -139,7 +150,8 @@ static void usage(void)
 	    "usage: %s [--timeout S] MODE HOST PORT\n"
 	    "modes: inject badlen truncated garbage double-ssl gss-then-startup\n"
 	    "       silent half listen-full\n"
-	    "       tls-reset tls-half noread tls-noread push tls-push flood\n"
+	    "       tls-reset tls-half noread tls-noread push tls-push tls-burst\n"
+	    "       tls-keyupdate flood\n"
 	    "       tls-hello halfclose\n",
 	    progname);
 	exit(2);
@@ -1482,6 +1494,135 @@ struct mode {
  * read to EOF.  Pass if the result still arrives, as it does from
  * PostgreSQL itself.
  */
+#define BURST_QUERIES		340
+#define BURST_QUERY_BYTES	200
+
+/* Counts ReadyForQuery and ErrorResponse messages in a stream. */
+struct msgcount {
+	unsigned char	head[5];	/* a message header split by reads */
+	size_t		have;		/* bytes of head held */
+	size_t		skip;		/* body bytes still to pass over */
+	unsigned	ready, errors;
+};
+
+static void count_messages(struct msgcount *m, const unsigned char *p,
+    size_t len)
+{
+	while (len > 0) {
+		size_t take;
+
+		if (m->skip > 0) {
+			take = len < m->skip ? len : m->skip;
+			m->skip -= take;
+		} else {
+			take = 5 - m->have < len ? 5 - m->have : len;
+			memcpy(m->head + m->have, p, take);
+			if ((m->have += take) == 5) {
+				m->ready += m->head[0] == 'Z';
+				m->errors += m->head[0] == 'E';
+				m->skip = get_u32(m->head + 1) - 4;
+				m->have = 0;
+			}
+		}
+		p += take;
+		len -= take;
+	}
+}
+
+static bool mode_tls_burst(const struct target *t)
+{
+	static unsigned char pkt[BURST_QUERY_BYTES + 64];
+	unsigned char buf[16384];
+	struct msgcount m = { .ready = 0 };
+	struct session s;
+	BIO *mem, *sock;
+	char *records;
+	long nrec, got;
+	bool good = false;
+
+	if (!session_open(&s, t, true, 0))
+		return false;
+	if (!session_login(&s))
+		goto out;
+	/* Every record into memory first, so that they leave in one send(). */
+	if ((mem = BIO_new(BIO_s_mem())) == NULL ||
+	    (sock = BIO_new_socket(s.fd, BIO_NOCLOSE)) == NULL)
+		goto out;
+	SSL_set0_wbio(s.ssl, mem);
+	for (int i = 0; i < BURST_QUERIES; i++) {
+		int n = snprintf((char *)pkt + 5, sizeof(pkt) - 5,
+		    "SELECT %d, '%0*d'", i, BURST_QUERY_BYTES - 32, i);
+
+		pkt[0] = 'Q';
+		put_u32(pkt + 1, (uint32_t)(4 + n + 1));
+		if (SSL_write(s.ssl, pkt, 5 + n + 1) != 5 + n + 1) {
+			print_ssl_errors("SSL_write to memory");
+			BIO_free(sock);
+			goto out;
+		}
+	}
+	nrec = BIO_get_mem_data(mem, &records);
+	if (!send_all(s.fd, (unsigned char *)records, (size_t)nrec)) {
+		BIO_free(sock);
+		goto out;
+	}
+	SSL_set0_wbio(s.ssl, sock);	/* frees mem */
+	printf("sent %d Queries in %ld bytes of TLS records, one send()\n",
+	    BURST_QUERIES, nrec);
+	while (m.ready < BURST_QUERIES &&
+	    (got = session_read(&s, buf, sizeof(buf))) > 0)
+		count_messages(&m, buf, (size_t)got);
+	printf("%s: %u of %d ReadyForQuery, %u ErrorResponse\n",
+	    m.ready == BURST_QUERIES && m.errors == 0 ? "PASS" : "FAIL",
+	    m.ready, BURST_QUERIES, m.errors);
+	good = m.ready == BURST_QUERIES && m.errors == 0;
+out:
+	session_close(&s, false);
+	return good;
+}
+
+static bool mode_tls_keyupdate(const struct target *t)
+{
+	static const char sql[] = "SELECT 1";
+	unsigned char pkt[PACKET_MAX], buf[4096];
+	struct msgcount m = { .ready = 0 };
+	struct session s;
+	unsigned rounds = 3;
+	long got;
+	bool good = false;
+
+	if (!session_open(&s, t, true, 0))
+		return false;
+	if (!session_login(&s))
+		goto out;
+	if (SSL_version(s.ssl) != TLS1_3_VERSION) {
+		printf("FAIL: %s, not TLSv1.3: no KeyUpdate\n",
+		    SSL_get_version(s.ssl));
+		goto out;
+	}
+	pkt[0] = 'Q';
+	put_u32(pkt + 1, (uint32_t)(4 + sizeof(sql)));
+	memcpy(pkt + 5, sql, sizeof(sql));
+	for (unsigned i = 0; i < rounds; i++) {
+		/* Sent with the next write, before the Query's record. */
+		if (SSL_key_update(s.ssl, SSL_KEY_UPDATE_REQUESTED) != 1 ||
+		    !session_write(&s, pkt, 5 + sizeof(sql))) {
+			print_ssl_errors("KeyUpdate");
+			goto out;
+		}
+		while (m.ready < i + 1 &&
+		    (got = session_read(&s, buf, sizeof(buf))) > 0)
+			count_messages(&m, buf, (size_t)got);
+	}
+	good = m.ready == rounds && m.errors == 0;
+	printf("%s: %u of %u Queries answered after a KeyUpdate each, "
+	    "%u ErrorResponse\n", good ? "PASS" : "FAIL", m.ready, rounds,
+	    m.errors);
+out:
+	session_close(&s, false);
+	return good;
+}
+
 static bool mode_halfclose(const struct target *t)
 {
 	static struct inbuf in;
@@ -1556,6 +1697,8 @@ static const struct mode modes[] = {
 	{ "tls-noread", mode_tls_noread },
 	{ "push", mode_push },
 	{ "tls-push", mode_tls_push },
+	{ "tls-burst", mode_tls_burst },
+	{ "tls-keyupdate", mode_tls_keyupdate },
 	{ "flood", mode_flood },
 	{ "tls-hello", mode_tls_hello },
 	{ "halfclose", mode_halfclose },
