@@ -121,6 +121,8 @@ static const struct config_def config_defs[CONFIG_NKEYS] = {
 	    "off", 0, 0, "off, verify-ca, verify-full", clientcert_names },
 	[CONFIG_SSL_DIRECT] = { "ssl_direct", T_BOOL, OFF(ssl_direct), "on",
 	    0, 0, NULL },
+	[CONFIG_SSL_SESSION_TICKETS] = { "ssl_session_tickets", T_BOOL,
+	    OFF(ssl_session_tickets), "off", 0, 0, NULL },
 	[CONFIG_SSL_CERT_EXPIRY_WARNING] = { "ssl_cert_expiry_warning", T_SEC,
 	    OFF(ssl_cert_expiry_warning), "30d", 0, 3650L * 86400,
 	    "a time from 0 (never warn) to 3650d (units s, min, h, d)" },

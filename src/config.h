@@ -65,6 +65,7 @@ enum config_key {
 	CONFIG_CLIENTCERT,
 	CONFIG_SSL_CERT_EXPIRY_WARNING,
 	CONFIG_SSL_DIRECT,
+	CONFIG_SSL_SESSION_TICKETS,
 	CONFIG_AUTHENTICATION_TIMEOUT,
 	CONFIG_MAX_CONNECTIONS,
 	CONFIG_WORKERS,
@@ -110,6 +111,7 @@ struct config {
 	int		 clientcert;		/* enum config_clientcert */
 	int		 ssl_cert_expiry_warning;	/* seconds; 0 = never */
 	bool		 ssl_direct;	/* accept PostgreSQL 17's direct TLS */
+	bool		 ssl_session_tickets;	/* let clients resume */
 
 	int		 authentication_timeout;	/* milliseconds */
 	int		 max_connections;

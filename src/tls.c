@@ -328,6 +328,31 @@ proto_version(int v)
 	}
 }
 
+/*
+ * libpq never resumes a session, so by default no ticket is issued: a TLS
+ * 1.3 server otherwise sends two NewSessionTicket messages after every
+ * handshake (SSL_OP_NO_TICKET alone only makes them stateful ones, which
+ * without a session cache no client can use), at a cost in CPU and bytes.
+ * ssl_session_tickets = on issues one stateless ticket in TLS 1.3 and
+ * RFC 5077 tickets in TLS 1.2, under keys of this context's own: a reload
+ * makes new keys, and older tickets then fall back to a full handshake.
+ */
+static void
+set_tickets(SSL_CTX *ctx, bool on)
+{
+	static const unsigned char	sid_ctx[] = "pgsslgate";
+
+	if (!on) {
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+		SSL_CTX_set_num_tickets(ctx, 0);
+		return;
+	}
+	SSL_CTX_clear_options(ctx, SSL_OP_NO_TICKET);
+	SSL_CTX_set_num_tickets(ctx, 1);
+	/* Resuming where client certificates are checked needs one. */
+	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+}
+
 SSL_CTX *
 tls_server_ctx_new(const struct config *cfg, struct trust_info *info,
     char *err, size_t errlen)
@@ -354,14 +379,13 @@ tls_server_ctx_new(const struct config *cfg, struct trust_info *info,
 	SSL_CTX_set_max_proto_version(ctx,
 	    proto_version(cfg->ssl_max_protocol_version));
 	/*
-	 * libpq never resumes sessions, so tickets and the session cache only
-	 * cost CPU and bytes.  Renegotiation and compression are attack
-	 * surface with no use here.
+	 * Renegotiation and compression are attack surface with no use here.
+	 * There is never a session cache; see set_tickets() for tickets.
 	 */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET |
-	    SSL_OP_IGNORE_UNEXPECTED_EOF);
+	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	set_tickets(ctx, cfg->ssl_session_tickets);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_dh_auto(ctx, 1);
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);

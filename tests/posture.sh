@@ -5,6 +5,9 @@
 #   sslscan --starttls-psql   the protocols and every cipher it accepts
 #   openssl s_client          TLS 1.0 and 1.1 refused by the server (its
 #     -starttls postgres      protocol_version alert), 1.2 and 1.3 accepted
+#   openssl s_client -sess_*  no session ticket and no resumption; with
+#                             ssl_session_tickets=on, one ticket in TLS 1.3
+#                             and resumption in TLS 1.2 and 1.3
 #   rawprobe tls-hello        hand-built ClientHellos, independent of the
 #                             local OpenSSL (which can no longer offer RC4,
 #                             3DES or EXPORT suites at all): SSLv3, TLS 1.0,
@@ -175,6 +178,60 @@ test_s_client() {
 		s_client_accepted -tls1_3 TLSv1.3
 }
 
+# ---- session tickets ----------------------------------------------------------------
+
+# resume PORT VERSION-OPTION: a handshake that saves its session (stdin held
+# open a moment, so that TLS 1.3 tickets, sent after the handshake, arrive),
+# then one offering it back.  Prints the tickets received and how the
+# second handshake went ("New, ..." or "Reused, ...").
+resume() {
+	local sess=$WORK/session-$1$2.pem first
+	rm -f "$sess"
+	first=$(sleep 1 | timeout 20 openssl s_client -starttls postgres \
+		-connect "127.0.0.1:$1" "$2" -msg -sess_out "$sess" 2>&1) || true
+	echo "tickets: $(grep -c '<<< .*NewSessionTicket' <<<"$first")"
+	if [ ! -s "$sess" ]; then
+		echo "no session saved: nothing to offer back"
+		return 0
+	fi
+	sleep 1 | timeout 20 openssl s_client -starttls postgres \
+		-connect "127.0.0.1:$1" "$2" -sess_in "$sess" 2>&1 |
+		grep -E '^(New|Reused), ' || true
+}
+
+# resumed PORT VERSION-OPTION TICKETS yes|no: TICKETS tickets came, and the
+# session was resumed (yes) or could not be (no).
+resumed() {
+	local out
+	out=$(resume "$1" "$2")
+	echo "$out"
+	grep -qx "tickets: $3" <<<"$out" || return 1
+	if [ "$4" = yes ]; then
+		grep -q "^Reused, " <<<"$out"
+	else
+		grep -Eq "^New, |^no session saved" <<<"$out"
+	fi
+}
+
+test_tickets() {
+	local port
+	check "by default a TLS 1.3 handshake ends without a NewSessionTicket, and nothing resumes" \
+		resumed "$GATE_PORT" -tls1_3 0 no
+	check "by default a TLS 1.2 handshake gets no ticket, and its session does not resume" \
+		resumed "$GATE_PORT" -tls1_2 0 no
+	port=$(free_port)
+	gate_start tickets -c listen_addresses=127.0.0.1 -c "port=$port" \
+		-c "backend_port=$(free_port)" \
+		-c "ssl_cert_file=$CERTS/server-chain.crt" \
+		-c "ssl_key_file=$CERTS/server.key" -c ssl_session_tickets=on ||
+		return 0
+	check "ssl_session_tickets=on: one TLS 1.3 ticket, and the session resumes with it" \
+		resumed "$port" -tls1_3 1 yes
+	check "ssl_session_tickets=on: a TLS 1.2 ticket, and the session resumes with it" \
+		resumed "$port" -tls1_2 1 yes
+	gate_stop tickets
+}
+
 # ---- hand-built ClientHellos -------------------------------------------------------
 
 # hello EXPECT VERSION SUITES
@@ -231,6 +288,7 @@ main() {
 
 	test_sslscan
 	test_s_client
+	test_tickets
 	test_raw_hellos
 	gate_stop "$GATE"
 	print_posture

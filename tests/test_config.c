@@ -1284,6 +1284,20 @@ test_backend_tls_keys_default_to_plaintext_with_sni(void **state)
 }
 
 static void
+test_session_tickets_off_by_default_and_boolean(void **state)
+{
+	struct config	*cfg = *state;
+	char		 err[ERRLEN];
+
+	assert_false(cfg->ssl_session_tickets);
+	assert_int_equal(parse(cfg, "ssl_session_tickets = on\n", "t.conf",
+	    err), 0);
+	assert_true(cfg->ssl_session_tickets);
+	assert_rejected(cfg, "ssl_session_tickets = 2\n", err);
+	assert_err_has(err, "ssl_session_tickets");
+}
+
+static void
 test_backend_sslmode_takes_libpq_names(void **state)
 {
 	static const char *const names[] = { "disable", "allow", "prefer",
@@ -1429,6 +1443,7 @@ main(void)
 		TEST(test_crl_without_ssl_ca_file_is_a_config_error),
 		TEST(test_parameter_names_are_case_insensitive_as_in_postgresql),
 		TEST(test_backend_tls_keys_default_to_plaintext_with_sni),
+		TEST(test_session_tickets_off_by_default_and_boolean),
 		TEST(test_backend_sslmode_takes_libpq_names),
 		TEST(test_backend_verify_modes_need_a_root_certificate),
 		TEST(test_backend_client_certificate_needs_its_key),
