@@ -66,7 +66,7 @@ struct worker {
 	int			 ctl[2];	/* main -> worker commands */
 	struct event		*ctl_event;
 	struct metrics		 metrics;
-	struct evbuffer		*scratch;	/* relay.c's bulk reads */
+	unsigned char		*scratch;	/* relay.c's reads: RELAY_READ */
 };
 
 struct gate {

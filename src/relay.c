@@ -20,56 +20,42 @@
 #include "relay.h"
 #include "trust.h"
 
-/* TLS records hold at most 16 KiB of data; fewer, fuller records are cheaper. */
-#define RELAY_RECORD	16384
-#define RELAY_READ	(4 * RELAY_RECORD)
 /* How long a backend may take to close after the client did. */
 #define RELAY_LINGER_SEC	10
 
 /*
- * Send what src produced straight to dst's socket when nothing is queued
- * there.  Queued in dst's output, it would make libevent arm the write
- * event, wait a loop turn for writability, write and disarm it: two
+ * Send what a side sent straight to the other side's socket when nothing is
+ * queued there.  Queued in dst's output, it would make libevent arm the
+ * write event, wait a loop turn for writability, write and disarm it: two
  * epoll_ctl and an extra epoll_wait per message.  Whatever the socket does
  * not take now is queued after all, and libevent carries on from there
- * (for TLS, SSL_write's retry is then libevent's, with the same bytes).
+ * (for TLS, SSL_write's retry is then libevent's, with the same bytes
+ * first; an error is libevent's to report too).
  */
 static void
-write_now(struct conn *c, struct bufferevent *dst, struct evbuffer *in)
+write_now(struct conn *c, struct bufferevent *dst, const unsigned char *p,
+    size_t len)
 {
-	struct evbuffer		*out = bufferevent_get_output(dst);
-	SSL			*ssl = dst == c->client ? c->ssl : c->backend_ssl;
-	struct evbuffer_iovec	 v;
-	size_t			 len;
-	int			 n;
+	struct evbuffer	*out = bufferevent_get_output(dst);
+	SSL		*ssl = dst == c->client ? c->ssl : c->backend_ssl;
+	ssize_t		 n;
 
-	if (evbuffer_get_length(out) > 0)
-		goto queue;
-	if (ssl == NULL) {
-		(void)evbuffer_write(in, bufferevent_getfd(dst));
-		goto queue;
-	}
-	while ((len = evbuffer_get_length(in)) > 0) {
-		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
-			break;
-		/* A small first chunk with more behind it: fill a record. */
-		if (v.iov_len < RELAY_RECORD && len > v.iov_len) {
-			v.iov_len = len < RELAY_RECORD ? len : RELAY_RECORD;
-			if ((v.iov_base = evbuffer_pullup(in,
-			    (ssize_t)v.iov_len)) == NULL)
-				break;
-		}
-		if (v.iov_len > RELAY_RECORD)
-			v.iov_len = RELAY_RECORD;
-		if ((n = SSL_write(ssl, v.iov_base, (int)v.iov_len)) <= 0) {
+	while (len > 0 && evbuffer_get_length(out) == 0) {
+		if (ssl != NULL)
+			n = SSL_write(ssl, p, (int)(len < RELAY_RECORD ? len :
+			    RELAY_RECORD));
+		else
+			n = send(bufferevent_getfd(dst), p, len,
+			    MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n <= 0) {
 			ERR_clear_error();
 			break;
 		}
-		evbuffer_drain(in, (size_t)n);
+		p += n;
+		len -= (size_t)n;
 	}
-queue:
-	if (evbuffer_get_length(in) > 0)
-		evbuffer_add_buffer(out, in);
+	if (len > 0)
+		evbuffer_add(out, p, len);
 }
 
 static void	side_read_client(evutil_socket_t, short, void *);
@@ -108,10 +94,9 @@ resume_reading(struct conn *c, bool up)
 
 /* Pass what one side sent to the other; pause it if the other is slow. */
 static void
-forward(struct conn *c, bool up, struct evbuffer *in)
+forward(struct conn *c, bool up, const unsigned char *p, size_t n)
 {
 	struct bufferevent	*dst = up ? c->backend : c->client;
-	size_t			 n = evbuffer_get_length(in);
 
 	if (up) {
 		c->bytes_up += n;
@@ -120,7 +105,7 @@ forward(struct conn *c, bool up, struct evbuffer *in)
 		c->bytes_down += n;
 		METRICS_ADD(c->worker, bytes_backend_to_client, n);
 	}
-	write_now(c, dst, in);
+	write_now(c, dst, p, n);
 	if (evbuffer_get_length(bufferevent_get_output(dst)) >=
 	    RELAY_HIGH_WATER) {
 		/* dst is slow: stop reading this side until dst drains. */
@@ -195,17 +180,23 @@ static void
 relay_read(struct bufferevent *src, void *arg)
 {
 	struct conn	*c = arg;
+	struct evbuffer	*in = bufferevent_get_input(src);
+	size_t		 len = evbuffer_get_length(in);
+	unsigned char	*p;
 
-	forward(c, src == c->client, bufferevent_get_input(src));
+	if (len == 0 || (p = evbuffer_pullup(in, -1)) == NULL)
+		return;
+	forward(c, src == c->client, p, len);
+	evbuffer_drain(in, len);
 }
 
 /*
- * One read from a side into v: the byte count, 0 at the end of the stream,
- * -1 when nothing more is there now (*err 0) or on an error (*err set,
- * with the reason in reason[]).
+ * One read of up to len bytes from a side into p: the byte count, 0 at the
+ * end of the stream, -1 when nothing more is there now (*err 0) or on an
+ * error (*err set, with the reason in reason[]).
  */
 static ssize_t
-side_recv(struct conn *c, bool up, struct evbuffer_iovec *v, int *err,
+side_recv(struct conn *c, bool up, unsigned char *p, size_t len, int *err,
     char *reason, size_t reasonlen)
 {
 	struct bufferevent	*src = up ? c->client : c->backend;
@@ -214,8 +205,7 @@ side_recv(struct conn *c, bool up, struct evbuffer_iovec *v, int *err,
 	int			 n_ssl;
 
 	if (ssl == NULL) {
-		n = recv(bufferevent_getfd(src), v->iov_base, v->iov_len,
-		    MSG_DONTWAIT);
+		n = recv(bufferevent_getfd(src), p, len, MSG_DONTWAIT);
 		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
 		    errno != EINTR) {
 			*err = errno;
@@ -224,7 +214,7 @@ side_recv(struct conn *c, bool up, struct evbuffer_iovec *v, int *err,
 		return n;
 	}
 	errno = 0;
-	if ((n_ssl = SSL_read(ssl, v->iov_base, (int)v->iov_len)) > 0)
+	if ((n_ssl = SSL_read(ssl, p, (int)len)) > 0)
 		return n_ssl;
 	switch (SSL_get_error(ssl, n_ssl)) {
 	case SSL_ERROR_ZERO_RETURN:	/* close_notify, or a plain EOF */
@@ -265,25 +255,24 @@ side_recv(struct conn *c, bool up, struct evbuffer_iovec *v, int *err,
  * libevent.  Plaintext: libevent reads 4 KiB at a time after an
  * ioctl(FIONREAD), so a bulk transfer (COPY, a large result) would leave
  * as 4 KiB TLS records.  TLS: libevent's TLS bufferevent reads a record as
- * two recv() calls (header, then body) and then a third to learn that
- * nothing more is there, and an idle session keeps the 4 KiB it reserved
- * and OpenSSL's read buffer (about 12 KiB together).  Here OpenSSL reads
- * ahead, so one recv() takes in every record that has arrived, and reading
- * stops once OpenSSL holds no unread bytes: the socket is then empty, and
- * its buffer is released (SSL_MODE_RELEASE_BUFFERS).
+ * two recv() calls (header, then body), often with a third to learn that
+ * nothing more is there.  Here OpenSSL reads ahead, so one recv() takes in
+ * the records that have arrived, and reading stops once OpenSSL holds no
+ * unread bytes: the socket is then empty, and epoll says when it is not.
  *
- * Up to RELAY_READ at once, so write_now() can send full 16 KiB records;
- * into the worker's scratch buffer, which write_now() leaves empty.
+ * Up to RELAY_READ at once, into the worker's scratch buffer, so that
+ * write_now() can send full 16 KiB records; what the other side does not
+ * take at once is copied into its output.
  */
 static void
 side_read(struct conn *c, bool up, short what)
 {
-	struct evbuffer		*buf = c->worker->scratch;
-	SSL			*ssl = side_ssl(c, up);
-	struct evbuffer_iovec	 v;
-	ssize_t			 n = -1;
-	int			 err = 0;
-	char			 reason[256] = "";
+	unsigned char	*buf = c->worker->scratch;
+	SSL		*ssl = side_ssl(c, up);
+	size_t		 have = 0, want;
+	ssize_t		 n = -1;
+	int		 err = 0;
+	char		 reason[256] = "";
 
 	if (what & EV_TIMEOUT) {
 		ended(c, up, false, "no end from the backend after the client "
@@ -299,25 +288,22 @@ side_read(struct conn *c, bool up, short what)
 		    up ? side_read_client : side_read_backend, c);
 		event_add(reader(c, up), NULL);
 	}
-	while (evbuffer_get_length(buf) < RELAY_READ) {
-		if (evbuffer_reserve_space(buf, RELAY_RECORD, &v, 1) < 1) {
-			err = ENOMEM;
-			snprintf(reason, sizeof(reason), "%s", strerror(err));
-			break;
-		}
-		if ((n = side_recv(c, up, &v, &err, reason,
+	while (have < RELAY_READ) {
+		/* OpenSSL hands out one record per call anyway. */
+		want = RELAY_READ - have;
+		if (ssl != NULL && want > RELAY_RECORD)
+			want = RELAY_RECORD;
+		if ((n = side_recv(c, up, buf + have, want, &err, reason,
 		    sizeof(reason))) <= 0)
 			break;
-		v.iov_len = (size_t)n;
-		evbuffer_commit_space(buf, &v, 1);
+		have += (size_t)n;
 		/* Less than asked and nothing held: the socket is empty. */
-		if ((size_t)n < RELAY_RECORD &&
-		    (ssl == NULL || !SSL_has_pending(ssl)))
+		if ((size_t)n < want && (ssl == NULL || !SSL_has_pending(ssl)))
 			break;
 	}
 	/* Whatever arrived before an end still goes through. */
-	if (evbuffer_get_length(buf) > 0)
-		forward(c, up, buf);
+	if (have > 0)
+		forward(c, up, buf, have);
 	if (n == 0 || err != 0) {
 		ended(c, up, n == 0, reason);
 		return;
@@ -370,8 +356,7 @@ relay_event(struct bufferevent *bev, short what, void *arg)
 	char		 reason[256] = "";
 	unsigned long	 e;
 
-	if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
-		relay_read(bev, c);
+	relay_read(bev, c);
 	if (!(what & BEV_EVENT_EOF)) {
 		if ((e = bufferevent_get_openssl_error(bev)) != 0)
 			ERR_error_string_n(e, reason, sizeof(reason));
@@ -413,20 +398,6 @@ log_session_start(struct conn *c)
 	    c->backend_ssl != NULL ? SSL_get_cipher_name(c->backend_ssl) : "");
 }
 
-/*
- * A bufferevent's input that ran dry may still hold the chain reserved for
- * its last read; evbuffer_drain() frees chains only of a non-empty buffer.
- */
-static void
-release_input(struct bufferevent *bev)
-{
-	struct evbuffer	*in = bufferevent_get_input(bev);
-	const char	 byte = 0;
-
-	if (evbuffer_get_length(in) == 0 && evbuffer_add(in, &byte, 1) == 0)
-		evbuffer_drain(in, 1);
-}
-
 void
 relay_start(struct conn *c)
 {
@@ -463,13 +434,9 @@ relay_start(struct conn *c)
 	evbuffer_free(c->startup);	/* forwarded; not needed again */
 	c->startup = NULL;
 	/* Bytes the client sent after its StartupMessage follow it ... */
-	if (evbuffer_get_length(bufferevent_get_input(c->client)) > 0)
-		relay_read(c->client, c);
+	relay_read(c->client, c);
 	/* ... and what the backend said while we looked at it goes back. */
-	if (evbuffer_get_length(bufferevent_get_input(c->backend)) > 0)
-		relay_read(c->backend, c);
-	release_input(c->client);
-	release_input(c->backend);
+	relay_read(c->backend, c);
 	if (!c->paused[true])
 		resume_reading(c, true);
 	if (!c->paused[false])

@@ -11,6 +11,11 @@
  */
 #define RELAY_HIGH_WATER	(64 * 1024)
 
+/* TLS records hold at most 16 KiB of data; fewer, fuller records are cheaper. */
+#define RELAY_RECORD	16384
+/* The most one side is read at a time (the worker's scratch buffer). */
+#define RELAY_READ	(4 * RELAY_RECORD)
+
 struct conn;
 
 /* The backend is connected and has the StartupMessage queued. */

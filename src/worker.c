@@ -17,6 +17,7 @@
 #include "gate.h"
 #include "listener.h"
 #include "log.h"
+#include "relay.h"
 #include "worker.h"
 
 static int	done_pipe[2] = { -1, -1 };
@@ -97,7 +98,7 @@ worker_init(struct worker *w, int id, const struct config *cfg, char *err,
 		return -1;
 	}
 	if ((w->base = new_base()) == NULL ||
-	    (w->scratch = evbuffer_new()) == NULL ||
+	    (w->scratch = malloc(RELAY_READ)) == NULL ||
 	    pipe2(w->ctl, O_CLOEXEC | O_NONBLOCK) != 0 ||
 	    (w->ctl_event = event_new(w->base, w->ctl[0], EV_READ | EV_PERSIST,
 	    on_command, w)) == NULL || event_add(w->ctl_event, NULL) != 0) {
@@ -136,8 +137,7 @@ worker_finish(struct worker *w)
 		event_free(w->ctl_event);
 	if (w->base != NULL)
 		event_base_free(w->base);
-	if (w->scratch != NULL)
-		evbuffer_free(w->scratch);
+	free(w->scratch);
 	w->scratch = NULL;
 	for (int i = 0; i < 2; i++)
 		if (w->ctl[i] >= 0)
