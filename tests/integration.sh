@@ -244,6 +244,8 @@ test_bulk() {
 		"$RAWPROBE" --timeout 20 tls-burst 127.0.0.1 "$port"
 	check "a client's TLS 1.3 KeyUpdates (asking for the gate's) keep the session going" \
 		"$RAWPROBE" --timeout 10 tls-keyupdate 127.0.0.1 "$port"
+	check "a KeyUpdate sent while the gate cannot write to the client loses no byte of a 20 MB COPY" \
+		"$RAWPROBE" --timeout 30 tls-keyupdate-full 127.0.0.1 "$port"
 	direct_psql -c "DROP TABLE bulk" >/dev/null
 	rm -f "$src" "$out" "$direct"
 }

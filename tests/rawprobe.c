@@ -60,6 +60,13 @@
  *   tls-keyupdate     log in over TLS (1.3), then three times: send a
  *                     KeyUpdate that asks for the gate's in return, then a
  *                     Query.  Pass iff every Query is answered
+ *   tls-keyupdate-full  log in over TLS with a small receive buffer, ask
+ *                     for a 20 MB COPY and do not read; after a second,
+ *                     send a KeyUpdate asking for the gate's (which it
+ *                     cannot send yet: the way to the client is full) and
+ *                     a Query; after another, read everything.  Pass iff
+ *                     all 20,020,000 bytes of the COPY and the Query's
+ *                     row come, with two ReadyForQuery
  *   flood             open RAWPROBE_COUNT (1000) connections as fast as it
  *                     can, hold them all (for RAWPROBE_HOLD_MS, 0 unless
  *                     set), then close them without a word, every other
@@ -151,7 +158,7 @@ static void usage(void)
 	    "modes: inject badlen truncated garbage double-ssl gss-then-startup\n"
 	    "       silent half listen-full\n"
 	    "       tls-reset tls-half noread tls-noread push tls-push tls-burst\n"
-	    "       tls-keyupdate flood\n"
+	    "       tls-keyupdate tls-keyupdate-full flood\n"
 	    "       tls-hello halfclose\n",
 	    progname);
 	exit(2);
@@ -1502,7 +1509,8 @@ struct msgcount {
 	unsigned char	head[5];	/* a message header split by reads */
 	size_t		have;		/* bytes of head held */
 	size_t		skip;		/* body bytes still to pass over */
-	unsigned	ready, errors;
+	unsigned	ready, errors, rows;	/* 'Z', 'E', 'D' */
+	unsigned long long copied;	/* CopyData payload bytes */
 };
 
 static void count_messages(struct msgcount *m, const unsigned char *p,
@@ -1520,7 +1528,10 @@ static void count_messages(struct msgcount *m, const unsigned char *p,
 			if ((m->have += take) == 5) {
 				m->ready += m->head[0] == 'Z';
 				m->errors += m->head[0] == 'E';
+				m->rows += m->head[0] == 'D';
 				m->skip = get_u32(m->head + 1) - 4;
+				if (m->head[0] == 'd')
+					m->copied += m->skip;
 				m->have = 0;
 			}
 		}
@@ -1623,6 +1634,53 @@ out:
 	return good;
 }
 
+#define KEYUPDATE_FULL_ROWS	20000
+
+static bool mode_tls_keyupdate_full(const struct target *t)
+{
+	static const char copy[] = "COPY (SELECT repeat('x', 1000) FROM "
+	    "generate_series(1, 20000)) TO STDOUT";
+	static const char sql[] = "SELECT 42";
+	const unsigned long long want = KEYUPDATE_FULL_ROWS * 1001ULL;
+	unsigned char pkt[PACKET_MAX], buf[16384];
+	struct msgcount m = { .ready = 0 };
+	struct session s;
+	long got;
+	bool good = false;
+
+	if (!session_open(&s, t, true, NOREAD_RCVBUF))
+		return false;
+	if (!session_login(&s))
+		goto out;
+	pkt[0] = 'Q';
+	put_u32(pkt + 1, (uint32_t)(4 + sizeof(copy)));
+	memcpy(pkt + 5, copy, sizeof(copy));
+	if (!session_write(&s, pkt, 5 + sizeof(copy)))
+		goto out;
+	printf("COPY sent; not reading\n");
+	sleep_ms(1000);
+	pkt[0] = 'Q';
+	put_u32(pkt + 1, (uint32_t)(4 + sizeof(sql)));
+	memcpy(pkt + 5, sql, sizeof(sql));
+	if (SSL_key_update(s.ssl, SSL_KEY_UPDATE_REQUESTED) != 1 ||
+	    !session_write(&s, pkt, 5 + sizeof(sql))) {
+		print_ssl_errors("KeyUpdate");
+		goto out;
+	}
+	printf("KeyUpdate and Query sent while the gate cannot write\n");
+	sleep_ms(1000);
+	while (m.ready < 2 && (got = session_read(&s, buf, sizeof(buf))) > 0)
+		count_messages(&m, buf, (size_t)got);
+	good = m.ready == 2 && m.errors == 0 && m.copied == want &&
+	    m.rows == 1;
+	printf("%s: %llu of %llu COPY bytes, %u row, %u ReadyForQuery, "
+	    "%u ErrorResponse\n", good ? "PASS" : "FAIL", m.copied, want,
+	    m.rows, m.ready, m.errors);
+out:
+	session_close(&s, false);
+	return good;
+}
+
 static bool mode_halfclose(const struct target *t)
 {
 	static struct inbuf in;
@@ -1699,6 +1757,7 @@ static const struct mode modes[] = {
 	{ "tls-push", mode_tls_push },
 	{ "tls-burst", mode_tls_burst },
 	{ "tls-keyupdate", mode_tls_keyupdate },
+	{ "tls-keyupdate-full", mode_tls_keyupdate_full },
 	{ "flood", mode_flood },
 	{ "tls-hello", mode_tls_hello },
 	{ "halfclose", mode_halfclose },
