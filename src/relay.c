@@ -60,6 +60,7 @@ write_now(struct conn *c, struct bufferevent *dst, const unsigned char *p,
 
 static void	side_read_client(evutil_socket_t, short, void *);
 static void	side_read_backend(evutil_socket_t, short, void *);
+static void	ended(struct conn *, bool, bool, const char *);
 
 /* Each side is read by relay.c's own event; see side_read(). */
 static struct event *
@@ -116,7 +117,20 @@ forward(struct conn *c, bool up, const unsigned char *p, size_t n)
 	}
 }
 
-/* The client is gone for writing; tell the backend the same way. */
+static void
+linger_expired(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	ended(arg, false, false, "no end from the backend after the client "
+	    "closed");
+}
+
+/*
+ * The client is gone for writing; tell the backend the same way, and give
+ * it RELAY_LINGER_SEC to finish, on a timer of its own: the backend's
+ * reader comes and goes with backpressure.
+ */
 static void
 half_close_backend(struct conn *c)
 {
@@ -128,7 +142,9 @@ half_close_backend(struct conn *c)
 		ERR_clear_error();
 	} else
 		shutdown(bufferevent_getfd(c->backend), SHUT_WR);
-	event_add(c->rd_backend, &tv);
+	if ((c->timer = evtimer_new(c->worker->base, linger_expired, c)) ==
+	    NULL || evtimer_add(c->timer, &tv) != 0)
+		ended(c, false, false, "out of memory");
 }
 
 /*
@@ -265,7 +281,7 @@ side_recv(struct conn *c, bool up, unsigned char *p, size_t len, int *err,
  * take at once is copied into its output.
  */
 static void
-side_read(struct conn *c, bool up, short what)
+side_read(struct conn *c, bool up)
 {
 	unsigned char	*buf = c->worker->scratch;
 	SSL		*ssl = side_ssl(c, up);
@@ -274,11 +290,6 @@ side_read(struct conn *c, bool up, short what)
 	int		 err = 0;
 	char		 reason[256] = "";
 
-	if (what & EV_TIMEOUT) {
-		ended(c, up, false, "no end from the backend after the client "
-		    "closed");
-		return;
-	}
 	if (c->read_wants_write[up]) {
 		/* Writable again: back to waiting for reads. */
 		c->read_wants_write[up] = false;
@@ -318,14 +329,16 @@ static void
 side_read_client(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
-	side_read(arg, true, what);
+	(void)what;
+	side_read(arg, true);
 }
 
 static void
 side_read_backend(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
-	side_read(arg, false, what);
+	(void)what;
+	side_read(arg, false);
 }
 
 /* dst's output fell to its low-water mark: the other side may go on. */

@@ -21,6 +21,10 @@
  *   error-no-sqlstate  StartupMessage: an ErrorResponse with only S and M
  *                      fields (no SQLSTATE, as very old servers send), then
  *                      close
+ *   deaf               StartupMessage: AuthenticationOk and ReadyForQuery,
+ *                      then read and drop everything, answer nothing, and
+ *                      at the peer's end of stream stay open (for a
+ *                      minute): a backend that never finishes
  *   tls                SSLRequest: 'S', then a real TLS handshake with
  *                      --cert and --key, logging the SNI name and ALPN the
  *                      peer offered; then what it sends over TLS
@@ -66,6 +70,7 @@ enum mode {
 	MODE_S_THEN_CLOSE,
 	MODE_S_THEN_SILENCE,
 	MODE_ERROR_NO_SQLSTATE,
+	MODE_DEAF,
 	MODE_TLS,
 };
 
@@ -77,6 +82,7 @@ static const struct {
 	{ "s-then-close", MODE_S_THEN_CLOSE },
 	{ "s-then-silence", MODE_S_THEN_SILENCE },
 	{ "error-no-sqlstate", MODE_ERROR_NO_SQLSTATE },
+	{ "deaf", MODE_DEAF },
 	{ "tls", MODE_TLS },
 };
 
@@ -95,7 +101,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 	    "usage: %s [--cert FILE --key FILE] MODE PORT\n"
-	    "modes: s-plus-bytes s-then-close s-then-silence error-no-sqlstate tls\n",
+	    "modes: s-plus-bytes s-then-close s-then-silence error-no-sqlstate deaf\n"
+	    "       tls\n",
 	    progname);
 	exit(2);
 }
@@ -359,12 +366,42 @@ static bool answer_sslrequest(struct peer *p)
 	}
 }
 
+/* deaf: a session, then nothing, and no close at the peer's end. */
+static void play_deaf(struct peer *p)
+{
+	static const unsigned char hello[] = {
+		'R', 0, 0, 0, 8, 0, 0, 0, 0,	/* AuthenticationOk */
+		'Z', 0, 0, 0, 5, 'I',		/* ReadyForQuery, idle */
+	};
+	unsigned char buf[4096];
+	size_t total = 0;
+	ssize_t n;
+	int tries = 6;		/* IO_TIMEOUT_S each */
+
+	if (!peer_write(p, hello, sizeof(hello)))
+		return;
+	say(p, "answered AuthenticationOk and ReadyForQuery; deaf from now on");
+	while ((n = peer_read(p, buf, sizeof(buf))) != 0 && tries > 0) {
+		if (n > 0)
+			total += (size_t)n;
+		else if (errno != EINTR)
+			tries--;
+	}
+	say(p, "%s after %zu bytes; not closing", n == 0 ?
+	    "end of stream from the peer" : "no end from the peer", total);
+	sleep(60);
+}
+
 static void answer_startup(struct peer *p, const char *desc)
 {
 	unsigned char buf[512];
 	char msg[300];
 	size_t n;
 
+	if (mode == MODE_DEAF) {
+		play_deaf(p);
+		return;
+	}
 	if (mode == MODE_ERROR_NO_SQLSTATE) {
 		n = build_error(buf, NULL, "fakebackend: refused, and no "
 		    "SQLSTATE to say why");
