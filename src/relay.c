@@ -75,6 +75,23 @@ side_ssl(const struct conn *c, bool up)
 	return up ? c->ssl : c->backend_ssl;
 }
 
+/*
+ * Wait on a side for readability, or, when OpenSSL must write before it
+ * can read on, for writability; then side_read() reads again.
+ */
+static void
+arm_reader(struct conn *c, bool up, bool for_write)
+{
+	struct event	*ev = reader(c, up);
+
+	c->read_wants_write[up] = for_write;
+	event_del(ev);
+	event_assign(ev, c->worker->base, event_get_fd(ev),
+	    (for_write ? EV_WRITE : EV_READ) | EV_PERSIST,
+	    up ? side_read_client : side_read_backend, c);
+	event_add(ev, NULL);
+}
+
 /* Reads of a side are paused while the other side's output is too full. */
 static void
 pause_reading(struct conn *c, bool up)
@@ -160,7 +177,7 @@ client_half_closed(struct conn *c)
 	c->client_done = true;
 	if (!c->paused[true])
 		pause_reading(c, true);
-	/* libevent stops writing a bufferevent that saw EOF; go on writing. */
+	/* The way back stays open: the answer still goes out. */
 	bufferevent_enable(c->client, EV_WRITE);
 	c->end_reason = "client closed the connection";
 	if (evbuffer_get_length(bufferevent_get_output(c->backend)) == 0)
@@ -238,16 +255,8 @@ side_recv(struct conn *c, bool up, unsigned char *p, size_t len, int *err,
 	case SSL_ERROR_WANT_READ:
 		return -1;
 	case SSL_ERROR_WANT_WRITE:
-		/*
-		 * OpenSSL must send before it reads on (an alert, say):
-		 * wait for writability, then read again.
-		 */
-		c->read_wants_write[up] = true;
-		event_del(reader(c, up));
-		event_assign(reader(c, up), c->worker->base,
-		    bufferevent_getfd(src), EV_WRITE | EV_PERSIST,
-		    up ? side_read_client : side_read_backend, c);
-		event_add(reader(c, up), NULL);
+		/* OpenSSL must send before it reads on (an alert, say). */
+		arm_reader(c, up, true);
 		return -1;
 	case SSL_ERROR_SYSCALL:
 		if (ERR_peek_error() == 0) {
@@ -290,15 +299,8 @@ side_read(struct conn *c, bool up)
 	int		 err = 0;
 	char		 reason[256] = "";
 
-	if (c->read_wants_write[up]) {
-		/* Writable again: back to waiting for reads. */
-		c->read_wants_write[up] = false;
-		event_del(reader(c, up));
-		event_assign(reader(c, up), c->worker->base,
-		    event_get_fd(reader(c, up)), EV_READ | EV_PERSIST,
-		    up ? side_read_client : side_read_backend, c);
-		event_add(reader(c, up), NULL);
-	}
+	if (c->read_wants_write[up])	/* writable again */
+		arm_reader(c, up, false);
 	while (have < RELAY_READ) {
 		/* OpenSSL hands out one record per call anyway. */
 		want = RELAY_READ - have;
