@@ -457,6 +457,18 @@ declare -A SSLMODE=([direct]=disable [pgtls]=require [pgsslgate]=require
 	[pgbouncer]=require [stunnel]=require)
 HELPER_PORT=
 
+# pgbouncer_cmd DIR: set cmd to run PgBouncer on DIR/pgbouncer.ini; as root,
+# as postgres (PgBouncer refuses root), which then owns DIR.
+pgbouncer_cmd() {
+	if [ "$(id -u)" -eq 0 ]; then
+		chown -R postgres: "$1"
+		cmd=(setpriv --reuid=postgres --regid=postgres --init-groups
+			"$PGBOUNCER" "$1/pgbouncer.ini")
+	else
+		cmd=("$PGBOUNCER" "$1/pgbouncer.ini")
+	fi
+}
+
 # start_proxy TARGET rsa|ec BACKEND_PORT
 start_proxy() {
 	local t=$1 kind=$2 backend=$3 chain key log=$WORK/logs/$1.log dir
@@ -502,13 +514,7 @@ start_proxy() {
 			logfile =
 			pidfile =
 		EOF
-		[ "$(id -u)" -ne 0 ] || chown -R postgres: "$dir"
-		if [ "$(id -u)" -eq 0 ]; then
-			cmd=(setpriv --reuid=postgres --regid=postgres --init-groups
-				"$PGBOUNCER" "$dir/pgbouncer.ini")
-		else
-			cmd=("$PGBOUNCER" "$dir/pgbouncer.ini")
-		fi
+		pgbouncer_cmd "$dir"
 		;;
 	stunnel)
 		read -r chain key < <(cert_files "$kind" "$CERTS")
@@ -552,13 +558,7 @@ start_proxy() {
 			logfile =
 			pidfile =
 		EOF
-		[ "$(id -u)" -ne 0 ] || chown -R postgres: "$dir"
-		if [ "$(id -u)" -eq 0 ]; then
-			cmd=(setpriv --reuid=postgres --regid=postgres --init-groups
-				"$PGBOUNCER" "$dir/pgbouncer.ini")
-		else
-			cmd=("$PGBOUNCER" "$dir/pgbouncer.ini")
-		fi
+		pgbouncer_cmd "$dir"
 		;;
 	esac
 	logcmd "${cmd[@]}"

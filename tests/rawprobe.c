@@ -191,6 +191,20 @@ static size_t build_startup(unsigned char *p)
 	return n;
 }
 
+/* A simple Query for sql into p (room for cap bytes): its length, 0 if it
+ * does not fit. */
+static size_t build_query(unsigned char *p, size_t cap, const char *sql)
+{
+	size_t n = 5 + strlen(sql) + 1;
+
+	if (n > cap)
+		return 0;
+	p[0] = 'Q';
+	put_u32(p + 1, (uint32_t)(n - 1));
+	memcpy(p + 5, sql, n - 5);
+	return n;
+}
+
 /* ---- socket I/O --------------------------------------------------------- */
 
 /* A TCP connection to t; with rcvbuf > 0, SO_RCVBUF is set first so the
@@ -1009,10 +1023,7 @@ static bool run_noread(const struct target *t, bool tls)
 		session_close(&s, false);
 		return false;
 	}
-	pkt[0] = 'Q';
-	put_u32(pkt + 1, (uint32_t)(len - 1));
-	memcpy(pkt + 5, sql, strlen(sql) + 1);
-	good = session_write(&s, pkt, len);
+	good = session_write(&s, pkt, build_query(pkt, len, sql));
 	free(pkt);
 	if (good) {
 		printf("query sent; not reading for %d s: %s\n", t->timeout_s,
@@ -1085,10 +1096,11 @@ static bool run_push(const struct target *t, bool tls)
 {
 	static unsigned char chunk[PUSH_CHUNK];
 	unsigned char pkt[PACKET_MAX];
+	char sql[64];
 	unsigned long long total = 0;
 	struct session s;
 	double started, deadline;
-	int flags, n;
+	int flags;
 
 	if (!session_open(&s, t, tls, 0))
 		return false;
@@ -1097,15 +1109,12 @@ static bool run_push(const struct target *t, bool tls)
 		return false;
 	}
 	/* The backend sleeps: it reads nothing for the whole push. */
-	n = snprintf((char *)pkt + 5, sizeof(pkt) - 5, "SELECT pg_sleep(%d)",
-	    t->timeout_s + 1);
-	pkt[0] = 'Q';
-	put_u32(pkt + 1, (uint32_t)(4 + n + 1));
-	if (!session_write(&s, pkt, 5 + (size_t)n + 1)) {
+	snprintf(sql, sizeof(sql), "SELECT pg_sleep(%d)", t->timeout_s + 1);
+	if (!session_write(&s, pkt, build_query(pkt, sizeof(pkt), sql))) {
 		session_close(&s, false);
 		return false;
 	}
-	printf("sent %s\n", (char *)pkt + 5);
+	printf("sent %s\n", sql);
 	/* The start of a Query that never ends in time. */
 	memset(chunk, 'x', sizeof(chunk));
 	chunk[0] = 'Q';
@@ -1543,6 +1552,7 @@ static void count_messages(struct msgcount *m, const unsigned char *p,
 static bool mode_tls_burst(const struct target *t)
 {
 	static unsigned char pkt[BURST_QUERY_BYTES + 64];
+	char sql[BURST_QUERY_BYTES];
 	unsigned char buf[16384];
 	struct msgcount m = { .ready = 0 };
 	struct session s;
@@ -1556,17 +1566,20 @@ static bool mode_tls_burst(const struct target *t)
 	if (!session_login(&s))
 		goto out;
 	/* Every record into memory first, so that they leave in one send(). */
-	if ((mem = BIO_new(BIO_s_mem())) == NULL ||
-	    (sock = BIO_new_socket(s.fd, BIO_NOCLOSE)) == NULL)
+	if ((mem = BIO_new(BIO_s_mem())) == NULL)
 		goto out;
+	if ((sock = BIO_new_socket(s.fd, BIO_NOCLOSE)) == NULL) {
+		BIO_free(mem);
+		goto out;
+	}
 	SSL_set0_wbio(s.ssl, mem);
 	for (int i = 0; i < BURST_QUERIES; i++) {
-		int n = snprintf((char *)pkt + 5, sizeof(pkt) - 5,
-		    "SELECT %d, '%0*d'", i, BURST_QUERY_BYTES - 32, i);
+		int n;
 
-		pkt[0] = 'Q';
-		put_u32(pkt + 1, (uint32_t)(4 + n + 1));
-		if (SSL_write(s.ssl, pkt, 5 + n + 1) != 5 + n + 1) {
+		snprintf(sql, sizeof(sql), "SELECT %d, '%0*d'", i,
+		    BURST_QUERY_BYTES - 32, i);
+		n = (int)build_query(pkt, sizeof(pkt), sql);
+		if (SSL_write(s.ssl, pkt, n) != n) {
 			print_ssl_errors("SSL_write to memory");
 			BIO_free(sock);
 			goto out;
@@ -1599,6 +1612,7 @@ static bool mode_tls_keyupdate(const struct target *t)
 	struct msgcount m = { .ready = 0 };
 	struct session s;
 	unsigned rounds = 3;
+	size_t n;
 	long got;
 	bool good = false;
 
@@ -1611,13 +1625,11 @@ static bool mode_tls_keyupdate(const struct target *t)
 		    SSL_get_version(s.ssl));
 		goto out;
 	}
-	pkt[0] = 'Q';
-	put_u32(pkt + 1, (uint32_t)(4 + sizeof(sql)));
-	memcpy(pkt + 5, sql, sizeof(sql));
+	n = build_query(pkt, sizeof(pkt), sql);
 	for (unsigned i = 0; i < rounds; i++) {
 		/* Sent with the next write, before the Query's record. */
 		if (SSL_key_update(s.ssl, SSL_KEY_UPDATE_REQUESTED) != 1 ||
-		    !session_write(&s, pkt, 5 + sizeof(sql))) {
+		    !session_write(&s, pkt, n)) {
 			print_ssl_errors("KeyUpdate");
 			goto out;
 		}
@@ -1652,18 +1664,12 @@ static bool mode_tls_keyupdate_full(const struct target *t)
 		return false;
 	if (!session_login(&s))
 		goto out;
-	pkt[0] = 'Q';
-	put_u32(pkt + 1, (uint32_t)(4 + sizeof(copy)));
-	memcpy(pkt + 5, copy, sizeof(copy));
-	if (!session_write(&s, pkt, 5 + sizeof(copy)))
+	if (!session_write(&s, pkt, build_query(pkt, sizeof(pkt), copy)))
 		goto out;
 	printf("COPY sent; not reading\n");
 	sleep_ms(1000);
-	pkt[0] = 'Q';
-	put_u32(pkt + 1, (uint32_t)(4 + sizeof(sql)));
-	memcpy(pkt + 5, sql, sizeof(sql));
 	if (SSL_key_update(s.ssl, SSL_KEY_UPDATE_REQUESTED) != 1 ||
-	    !session_write(&s, pkt, 5 + sizeof(sql))) {
+	    !session_write(&s, pkt, build_query(pkt, sizeof(pkt), sql))) {
 		print_ssl_errors("KeyUpdate");
 		goto out;
 	}
@@ -1714,10 +1720,7 @@ static bool mode_halfclose(const struct target *t)
 		close(fd);
 		return false;
 	}
-	pkt[0] = 'Q';
-	put_u32(pkt + 1, (uint32_t)(4 + sizeof(sql)));
-	memcpy(pkt + 5, sql, sizeof(sql));
-	send_all(fd, pkt, 5 + sizeof(sql));
+	send_all(fd, pkt, build_query(pkt, sizeof(pkt), sql));
 	shutdown(fd, SHUT_WR);
 	printf("sent Query \"%s\", then shutdown(SHUT_WR)\n", sql);
 	read_into(fd, &in, 0, deadline_of(t));
