@@ -57,6 +57,8 @@ struct worker {
 	bool			 started;	/* thread created */
 	struct event_base	*base;
 	struct conn_list	 conns;
+	struct conn_list	 dead;		/* closed, to be freed */
+	struct event		*reap;		/* frees them after the callback */
 	atomic_uint		 nconns;	/* read by the metrics */
 	bool			 draining;	/* SIGTERM: waiting for sessions */
 	struct evconnlistener	*listeners[WORKER_MAX_LISTENERS];

@@ -32,7 +32,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
 {
 	(void)l;
-	conn_accept(arg, fd, sa, salen);
+	client_accept(arg, fd, sa, salen);
 }
 
 #define ACCEPT_PAUSE_MS	250

@@ -12,7 +12,6 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 
-#include "client.h"
 #include "config.h"
 #include "gate.h"
 #include "log.h"

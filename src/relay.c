@@ -1,167 +1,43 @@
 /*
- * relay: moves whole evbuffer chains from one side's input to the other's
- * output (no copy), and closes both sides once either ends, after the other
- * has been sent everything that was already read.
+ * relay: the session.  Reads a side into the worker's scratch buffer and
+ * writes it to the other (conn.c queues what the socket does not take and
+ * holds the reader back while the queue is full), and ends both sides once
+ * either ends, after the other has been sent everything already read.
  */
-#include <sys/socket.h>
-
-#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 
-#include "client.h"
 #include "config.h"
+#include "conn.h"
 #include "log.h"
 #include "relay.h"
 #include "trust.h"
 
-/* How long a backend may take to close after the client did. */
-#define RELAY_LINGER_SEC	10
+static void	relay_ready(struct side *);
+static void	relay_failed(struct side *);
+static void	relay_timeout(struct conn *, enum conn_timer);
 
-/*
- * Send what a side sent straight to the other side's socket when nothing is
- * queued there.  Queued in dst's output, it would make libevent arm the
- * write event, wait a loop turn for writability, write and disarm it: two
- * epoll_ctl and an extra epoll_wait per message.  Whatever the socket does
- * not take now is queued after all, and libevent carries on from there
- * (for TLS, SSL_write's retry is then libevent's, with the same bytes
- * first; an error is libevent's to report too).
- */
+static const struct conn_phase relay_phase = {
+	relay_ready, relay_failed, relay_timeout,
+};
+
+/* Pass what one side sent to the other. */
 static void
-write_now(struct conn *c, struct bufferevent *dst, const unsigned char *p,
-    size_t len)
+forward(struct side *from, const unsigned char *p, size_t n)
 {
-	struct evbuffer	*out = bufferevent_get_output(dst);
-	SSL		*ssl = dst == c->client ? c->ssl : c->backend_ssl;
-	ssize_t		 n;
+	struct conn	*c = from->conn;
 
-	while (len > 0 && evbuffer_get_length(out) == 0) {
-		if (ssl != NULL)
-			n = SSL_write(ssl, p, (int)(len < RELAY_RECORD ? len :
-			    RELAY_RECORD));
-		else
-			n = send(bufferevent_getfd(dst), p, len,
-			    MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n <= 0) {
-			ERR_clear_error();
-			break;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	if (len > 0)
-		evbuffer_add(out, p, len);
-}
-
-static void	side_read_client(evutil_socket_t, short, void *);
-static void	side_read_backend(evutil_socket_t, short, void *);
-static void	ended(struct conn *, bool, bool, const char *);
-
-/* Each side is read by relay.c's own event; see side_read(). */
-static struct event *
-reader(struct conn *c, bool up)
-{
-	return up ? c->rd_client : c->rd_backend;
-}
-
-static SSL *
-side_ssl(const struct conn *c, bool up)
-{
-	return up ? c->ssl : c->backend_ssl;
-}
-
-/*
- * Wait on a side for readability, or, when OpenSSL must write before it
- * can read on, for writability; then side_read() reads again.
- */
-static void
-arm_reader(struct conn *c, bool up, bool for_write)
-{
-	struct event	*ev = reader(c, up);
-
-	c->read_wants_write[up] = for_write;
-	event_del(ev);
-	event_assign(ev, c->worker->base, event_get_fd(ev),
-	    (for_write ? EV_WRITE : EV_READ) | EV_PERSIST,
-	    up ? side_read_client : side_read_backend, c);
-	event_add(ev, NULL);
-}
-
-/* Reads of a side are paused while the other side's output is too full. */
-static void
-pause_reading(struct conn *c, bool up)
-{
-	event_del(reader(c, up));
-}
-
-static void
-resume_reading(struct conn *c, bool up)
-{
-	SSL	*ssl = side_ssl(c, up);
-
-	event_add(reader(c, up), NULL);
-	/* Records OpenSSL already holds would never wake epoll. */
-	if (ssl != NULL && !c->read_wants_write[up] && SSL_has_pending(ssl))
-		event_active(reader(c, up), EV_READ, 0);
-}
-
-/* Pass what one side sent to the other; pause it if the other is slow. */
-static void
-forward(struct conn *c, bool up, const unsigned char *p, size_t n)
-{
-	struct bufferevent	*dst = up ? c->backend : c->client;
-
-	if (up) {
+	if (from == &c->client) {
 		c->bytes_up += n;
 		METRICS_ADD(c->worker, bytes_client_to_backend, n);
 	} else {
 		c->bytes_down += n;
 		METRICS_ADD(c->worker, bytes_backend_to_client, n);
 	}
-	write_now(c, dst, p, n);
-	if (evbuffer_get_length(bufferevent_get_output(dst)) >=
-	    RELAY_HIGH_WATER) {
-		/* dst is slow: stop reading this side until dst drains. */
-		pause_reading(c, up);
-		c->paused[up] = true;
-		bufferevent_setwatermark(dst, EV_WRITE, RELAY_HIGH_WATER / 2,
-		    0);
-	}
-}
-
-static void
-linger_expired(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	ended(arg, false, false, "no end from the backend after the client "
-	    "closed");
-}
-
-/*
- * The client is gone for writing; tell the backend the same way, and give
- * it RELAY_LINGER_SEC to finish, on a timer of its own: the backend's
- * reader comes and goes with backpressure.
- */
-static void
-half_close_backend(struct conn *c)
-{
-	struct timeval	tv = { RELAY_LINGER_SEC, 0 };
-
-	c->backend_shut = true;
-	if (c->backend_ssl != NULL) {
-		SSL_shutdown(c->backend_ssl);	/* close_notify */
-		ERR_clear_error();
-	} else
-		shutdown(bufferevent_getfd(c->backend), SHUT_WR);
-	if ((c->timer = evtimer_new(c->worker->base, linger_expired, c)) ==
-	    NULL || evtimer_add(c->timer, &tv) != 0)
-		ended(c, false, false, "out of memory");
+	side_write(from->peer, p, n);
 }
 
 /*
@@ -169,238 +45,102 @@ half_close_backend(struct conn *c)
  * sent just before is answered, as it would be by PostgreSQL directly.  So
  * the end is passed on to the backend (once what is queued for it has
  * left) and its answer relayed until it closes, which PostgreSQL does on
- * EOF; RELAY_LINGER_SEC bounds the wait for one that does not.
+ * EOF; the linger timer bounds the wait for one that does not.
  */
 static void
 client_half_closed(struct conn *c)
 {
-	c->client_done = true;
-	if (!c->paused[true])
-		pause_reading(c, true);
-	/* The way back stays open: the answer still goes out. */
-	bufferevent_enable(c->client, EV_WRITE);
 	c->end_reason = "client closed the connection";
-	if (evbuffer_get_length(bufferevent_get_output(c->backend)) == 0)
-		half_close_backend(c);
+	conn_set_state(c, CONN_HALF_CLOSED, &relay_phase);
+	side_shutdown(&c->backend);
 }
 
 /* One side ended: the other gets what was read, then both close. */
 static void
-ended(struct conn *c, bool from_client, bool eof, const char *reason)
+ended(struct side *s, bool eof, const char *reason)
 {
-	if (from_client && eof && !c->client_done) {
+	struct conn	*c = s->conn;
+	bool		 from_client = s == &c->client;
+
+	if (from_client && eof && c->state == CONN_RELAY) {
 		client_half_closed(c);
 		return;
 	}
 	if (eof) {
-		if (!c->client_done)
+		if (c->state != CONN_HALF_CLOSED)
 			c->end_reason = from_client ?
 			    "client closed the connection" :
 			    "backend closed the connection";
 	} else {
 		log_info("session host=%s port=%s user=%s: %s connection "
-		    "error: %s", c->host, c->port, c->user,
-		    from_client ? "client" : "backend", reason);
+		    "error: %s", c->host, c->port, c->user, s->name, reason);
 		c->end_reason = from_client ? "client connection error" :
 		    "backend connection error";
 	}
 	ERR_clear_error();
-	conn_close_after_flush(c, from_client ? c->backend : c->client);
-}
-
-/* Bytes libevent read during the startup phase, not yet relayed. */
-static void
-relay_read(struct bufferevent *src, void *arg)
-{
-	struct conn	*c = arg;
-	struct evbuffer	*in = bufferevent_get_input(src);
-	size_t		 len = evbuffer_get_length(in);
-	unsigned char	*p;
-
-	if (len == 0 || (p = evbuffer_pullup(in, -1)) == NULL)
-		return;
-	forward(c, src == c->client, p, len);
-	evbuffer_drain(in, len);
+	conn_close_after_flush(c, s->peer);
 }
 
 /*
- * One read of up to len bytes from a side into p: the byte count, 0 at the
- * end of the stream, -1 when nothing more is there now (*err 0) or on an
- * error (*err set, with the reason in reason[]).
- */
-static ssize_t
-side_recv(struct conn *c, bool up, unsigned char *p, size_t len, int *err,
-    char *reason, size_t reasonlen)
-{
-	struct bufferevent	*src = up ? c->client : c->backend;
-	SSL			*ssl = side_ssl(c, up);
-	ssize_t			 n;
-	int			 n_ssl;
-
-	if (ssl == NULL) {
-		n = recv(bufferevent_getfd(src), p, len, MSG_DONTWAIT);
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
-		    errno != EINTR) {
-			*err = errno;
-			snprintf(reason, reasonlen, "%s", strerror(errno));
-		}
-		return n;
-	}
-	errno = 0;
-	if ((n_ssl = SSL_read(ssl, p, (int)len)) > 0)
-		return n_ssl;
-	switch (SSL_get_error(ssl, n_ssl)) {
-	case SSL_ERROR_ZERO_RETURN:	/* close_notify, or a plain EOF */
-		return 0;
-	case SSL_ERROR_WANT_READ:
-		return -1;
-	case SSL_ERROR_WANT_WRITE:
-		/* OpenSSL must send before it reads on (an alert, say). */
-		arm_reader(c, up, true);
-		return -1;
-	case SSL_ERROR_SYSCALL:
-		if (ERR_peek_error() == 0) {
-			if (errno == 0)		/* an EOF after all */
-				return 0;
-			*err = errno;
-			snprintf(reason, reasonlen, "%s", strerror(errno));
-			return -1;
-		}
-		/* FALLTHROUGH */
-	default:
-		*err = EPROTO;
-		ERR_error_string_n(ERR_get_error(), reason, reasonlen);
-		ERR_clear_error();
-		return -1;
-	}
-}
-
-/*
- * A side is readable.  Both kinds of side are read here rather than by
- * libevent.  Plaintext: libevent reads 4 KiB at a time after an
- * ioctl(FIONREAD), so a bulk transfer (COPY, a large result) would leave
- * as 4 KiB TLS records.  TLS: libevent's TLS bufferevent reads a record as
- * two recv() calls (header, then body), often with a third to learn that
- * nothing more is there.  Here OpenSSL reads ahead, so one recv() takes in
- * the records that have arrived, and reading stops once OpenSSL holds no
- * unread bytes: the socket is then empty, and epoll says when it is not.
- *
- * Up to RELAY_READ at once, into the worker's scratch buffer, so that
- * write_now() can send full 16 KiB records; what the other side does not
- * take at once is copied into its output.
+ * A side is readable.  Plaintext: up to RELAY_READ in one go, so a bulk
+ * transfer (COPY, a large result) leaves as full 16 KiB TLS records.  TLS:
+ * OpenSSL reads ahead, so one recv() takes in the records that have
+ * arrived, and reading stops once OpenSSL holds no unread bytes: the
+ * socket is then empty, and epoll says when it is not.  Stopping at
+ * RELAY_READ with records still held, conn.c wakes the side by hand.
  */
 static void
-side_read(struct conn *c, bool up)
+relay_ready(struct side *s)
 {
-	unsigned char	*buf = c->worker->scratch;
-	SSL		*ssl = side_ssl(c, up);
+	unsigned char	*buf = s->conn->worker->scratch;
 	size_t		 have = 0, want;
-	ssize_t		 n = -1;
-	int		 err = 0;
-	char		 reason[256] = "";
+	ssize_t		 n = SIDE_AGAIN;
 
-	if (c->read_wants_write[up])	/* writable again */
-		arm_reader(c, up, false);
 	while (have < RELAY_READ) {
 		/* OpenSSL hands out one record per call anyway. */
 		want = RELAY_READ - have;
-		if (ssl != NULL && want > RELAY_RECORD)
-			want = RELAY_RECORD;
-		if ((n = side_recv(c, up, buf + have, want, &err, reason,
-		    sizeof(reason))) <= 0)
+		if (s->ssl != NULL && want > CONN_TLS_RECORD)
+			want = CONN_TLS_RECORD;
+		if ((n = side_read(s, buf + have, want)) <= 0)
 			break;
 		have += (size_t)n;
 		/* Less than asked and nothing held: the socket is empty. */
-		if ((size_t)n < want && (ssl == NULL || !SSL_has_pending(ssl)))
+		if ((size_t)n < want && (s->ssl == NULL ||
+		    !SSL_has_pending(s->ssl)))
 			break;
 	}
 	/* Whatever arrived before an end still goes through. */
 	if (have > 0)
-		forward(c, up, buf, have);
-	if (n == 0 || err != 0) {
-		ended(c, up, n == 0, reason);
-		return;
-	}
-	/* Stopped at RELAY_READ with records still in OpenSSL: go on. */
-	if (ssl != NULL && !c->paused[up] && !c->read_wants_write[up] &&
-	    SSL_has_pending(ssl))
-		event_active(reader(c, up), EV_READ, 0);
+		forward(s, buf, have);
+	if (n == 0 || n == SIDE_ERROR)
+		ended(s, n == 0, s->error);
 }
 
 static void
-side_read_client(evutil_socket_t fd, short what, void *arg)
+relay_failed(struct side *s)
 {
-	(void)fd;
-	(void)what;
-	side_read(arg, true);
+	ended(s, false, s->error);
 }
 
 static void
-side_read_backend(evutil_socket_t fd, short what, void *arg)
+relay_timeout(struct conn *c, enum conn_timer t)
 {
-	(void)fd;
-	(void)what;
-	side_read(arg, false);
-}
-
-/* dst's output fell to its low-water mark: the other side may go on. */
-static void
-relay_write(struct bufferevent *dst, void *arg)
-{
-	struct conn	*c = arg;
-	bool		 up = dst == c->backend;	/* the side that feeds dst */
-
-	if (up && c->client_done) {
-		if (!c->backend_shut &&
-		    evbuffer_get_length(bufferevent_get_output(dst)) == 0)
-			half_close_backend(c);
-		return;
-	}
-	if (c->paused[up]) {
-		c->paused[up] = false;
-		bufferevent_setwatermark(dst, EV_WRITE, 0, 0);
-		resume_reading(c, up);
-	}
-}
-
-static void
-relay_event(struct bufferevent *bev, short what, void *arg)
-{
-	struct conn	*c = arg;
-	bool		 from_client = bev == c->client;
-	char		 reason[256] = "";
-	unsigned long	 e;
-
-	relay_read(bev, c);
-	if (!(what & BEV_EVENT_EOF)) {
-		if ((e = bufferevent_get_openssl_error(bev)) != 0)
-			ERR_error_string_n(e, reason, sizeof(reason));
-		else
-			snprintf(reason, sizeof(reason), "%s", strerror(errno));
-	}
-	ended(c, from_client, (what & BEV_EVENT_EOF) != 0, reason);
-}
-
-void
-relay_stop(struct conn *c)
-{
-	if (c->rd_client != NULL)
-		event_free(c->rd_client);
-	if (c->rd_backend != NULL)
-		event_free(c->rd_backend);
-	c->rd_client = c->rd_backend = NULL;
+	(void)t;
+	ended(&c->backend, false, "no end from the backend after the client "
+	    "closed");
 }
 
 static void
 log_session_start(struct conn *c)
 {
+	SSL		*ssl = c->client.ssl, *bssl = c->backend.ssl;
 	const char	*how = "plaintext";
 	char		 tls[512], subject[256];
 
-	if (c->ssl != NULL) {
-		trust_peer_subject(c->ssl, subject, sizeof(subject));
+	if (ssl != NULL) {
+		trust_peer_subject(ssl, subject, sizeof(subject));
 		snprintf(tls, sizeof(tls), "%s %s%s%s%s%s",
-		    SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl),
+		    SSL_get_version(ssl), SSL_get_cipher_name(ssl),
 		    c->direct_tls ? " (direct)" : "", subject[0] ?
 		    ", client certificate \"" : "", subject,
 		    subject[0] ? "\"" : "");
@@ -408,52 +148,35 @@ log_session_start(struct conn *c)
 	}
 	log_info("session started: host=%s port=%s user=%s database=%s %s, "
 	    "backend %s%s%s", c->host, c->port, c->user, c->database, how,
-	    c->backend_ssl != NULL ? SSL_get_version(c->backend_ssl) :
-	    "plaintext", c->backend_ssl != NULL ? " " : "",
-	    c->backend_ssl != NULL ? SSL_get_cipher_name(c->backend_ssl) : "");
+	    bssl != NULL ? SSL_get_version(bssl) : "plaintext",
+	    bssl != NULL ? " " : "",
+	    bssl != NULL ? SSL_get_cipher_name(bssl) : "");
+}
+
+/* Bytes read during the startup phase, not yet relayed. */
+static void
+forward_held(struct side *s)
+{
+	if (s->in.len > 0)
+		forward(s, s->in.data + s->in.off, s->in.len);
+	side_consume_in(s, s->in.len);
 }
 
 void
 relay_start(struct conn *c)
 {
-	event_free(c->timer);		/* authentication_timeout is over */
-	c->timer = NULL;
-	c->state = CONN_RELAY;
 	c->established = true;
-	if (c->ssl != NULL)
+	if (c->client.ssl != NULL)
 		METRICS_INC(c->worker, sessions_tls);
 	else
 		METRICS_INC(c->worker, sessions_plain);
 	if (c->snap->cfg->log_connections)
 		log_session_start(c);
-
-	bufferevent_setcb(c->client, relay_read, relay_write, relay_event, c);
-	bufferevent_setcb(c->backend, relay_read, relay_write, relay_event, c);
-	/* From here on, the bufferevents only write; side_read() reads. */
-	bufferevent_disable(c->client, EV_READ);
-	bufferevent_disable(c->backend, EV_READ);
-	c->rd_client = event_new(c->worker->base, bufferevent_getfd(c->client),
-	    EV_READ | EV_PERSIST, side_read_client, c);
-	c->rd_backend = event_new(c->worker->base,
-	    bufferevent_getfd(c->backend), EV_READ | EV_PERSIST,
-	    side_read_backend, c);
-	if (c->rd_client == NULL || c->rd_backend == NULL) {
-		conn_refuse(c, METRICS_REFUSED_BACKEND, "53200",
-		    "out of memory", NULL);
-		return;
-	}
-	if (c->ssl != NULL)
-		SSL_set_read_ahead(c->ssl, 1);
-	if (c->backend_ssl != NULL)
-		SSL_set_read_ahead(c->backend_ssl, 1);
-	evbuffer_free(c->startup);	/* forwarded; not needed again */
+	free(c->startup);	/* forwarded; not needed again */
 	c->startup = NULL;
+	conn_set_state(c, CONN_RELAY, &relay_phase);
 	/* Bytes the client sent after its StartupMessage follow it ... */
-	relay_read(c->client, c);
+	forward_held(&c->client);
 	/* ... and what the backend said while we looked at it goes back. */
-	relay_read(c->backend, c);
-	if (!c->paused[true])
-		resume_reading(c, true);
-	if (!c->paused[false])
-		resume_reading(c, false);
+	forward_held(&c->backend);
 }

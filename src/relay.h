@@ -1,27 +1,21 @@
 /*
  * relay: bytes both ways between client and backend once the session is
- * set up, with backpressure so a slow side bounds the proxy's memory.
+ * set up.  Backpressure is the sides' (conn.h's high-water mark); the
+ * relay reads, counts and forwards.
  */
 #ifndef RELAY_H
 #define RELAY_H
 
-/*
- * Stop reading one side while the other's unsent output is at least this
- * much; resume when it falls to half.
- */
-#define RELAY_HIGH_WATER	(64 * 1024)
+#include "conn.h"
 
-/* TLS records hold at most 16 KiB of data; fewer, fuller records are cheaper. */
-#define RELAY_RECORD	16384
 /* The most one side is read at a time (the worker's scratch buffer). */
-#define RELAY_READ	(4 * RELAY_RECORD)
+#define RELAY_READ	(4 * CONN_TLS_RECORD)
 
-struct conn;
+#if RELAY_READ + CONN_HIGH_WATER > CONN_QUEUE_MAX
+#error "a read on top of a full queue must fit under CONN_QUEUE_MAX"
+#endif
 
 /* The backend is connected and has the StartupMessage queued. */
 void relay_start(struct conn *);
-
-/* Stop reading either side (the session is ending); idempotent. */
-void relay_stop(struct conn *);
 
 #endif

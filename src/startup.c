@@ -3,6 +3,7 @@
  * the decision into one verdict, including the checks that depend on what
  * else is buffered.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "startup.h"
@@ -18,9 +19,42 @@ refuse(struct startup_step *s, enum metrics_refusal reason,
 	s->detail = detail;
 }
 
+/*
+ * A StartupMessage the policy lets through may still be refused for who
+ * sent it: clientcert = verify-full wants the certificate's CN to be the
+ * user, as pg_hba.conf's clientcert=verify-full does; and a connection
+ * accepted past max_connections gets its answer only now.
+ */
+static void
+check_forward(const struct startup_peer *peer, struct startup_step *s)
+{
+	if (peer->cn_required && (!peer->cn_ok ||
+	    strcmp(peer->cn, s->pkt.user) != 0)) {
+		snprintf(s->text, sizeof(s->text), "certificate "
+		    "authentication failed for user \"%s\"", s->pkt.user);
+		if (peer->cn_ok)
+			snprintf(s->text_detail, sizeof(s->text_detail),
+			    "The client certificate's common name \"%s\" is "
+			    "not the user name \"%s\" (clientcert = "
+			    "verify-full).", peer->cn, s->pkt.user);
+		else
+			snprintf(s->text_detail, sizeof(s->text_detail),
+			    "The client certificate has no single, "
+			    "well-formed common name (clientcert = "
+			    "verify-full).");
+		refuse(s, METRICS_REFUSED_CERT_USER, "28000", s->text,
+		    s->text_detail);
+		return;
+	}
+	if (peer->over_limit)
+		refuse(s, METRICS_REFUSED_TOO_MANY, "53300",
+		    "sorry, too many clients already", NULL);
+}
+
 void
 startup_next(const struct policy_settings *set, struct policy_state *st,
-    const uint8_t *buf, size_t len, struct startup_step *s)
+    const struct startup_peer *peer, const uint8_t *buf, size_t len,
+    struct startup_step *s)
 {
 	enum pgproto_status	status;
 	enum policy_action	action;
@@ -77,8 +111,39 @@ startup_next(const struct policy_settings *set, struct policy_state *st,
 		return;
 	case POLICY_FORWARD:
 		s->verdict = STARTUP_FORWARD;
+		check_forward(peer, s);
 		return;
 	}
 	s->verdict = STARTUP_CLOSE;
 	s->reason = METRICS_REFUSED_PROTOCOL;
+}
+
+enum startup_admit
+startup_admit(unsigned open, unsigned max)
+{
+	if (open >= 2u * max)
+		return STARTUP_ADMIT_DROP;
+	return open >= max ? STARTUP_ADMIT_REFUSE : STARTUP_ADMIT_OK;
+}
+
+enum startup_first
+startup_first_byte(struct policy_state *st, bool have, uint8_t byte)
+{
+	if (!have)
+		return STARTUP_FIRST_GONE;
+	if (byte != PGPROTO_TLS_HANDSHAKE_BYTE)
+		return STARTUP_FIRST_PROTOCOL;
+	/* As if an SSLRequest had been accepted. */
+	st->ssl_requested = true;
+	st->tls_active = true;
+	return STARTUP_FIRST_TLS;
+}
+
+bool
+startup_alpn_ok(bool direct, const unsigned char *proto, unsigned len)
+{
+	if (!direct)
+		return true;	/* no ALPN at all is fine after SSLRequest */
+	return len == sizeof(PGPROTO_ALPN) - 1 &&
+	    memcmp(proto, PGPROTO_ALPN, len) == 0;
 }

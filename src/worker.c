@@ -13,7 +13,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
-#include "client.h"
+#include "conn.h"
 #include "gate.h"
 #include "listener.h"
 #include "log.h"
@@ -91,6 +91,7 @@ worker_init(struct worker *w, int id, const struct config *cfg, char *err,
 	w->id = id;
 	w->ctl[0] = w->ctl[1] = -1;
 	TAILQ_INIT(&w->conns);
+	TAILQ_INIT(&w->dead);
 	if (done_pipe[0] < 0 &&
 	    pipe2(done_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
 		snprintf(err, errlen, "could not create a pipe: %s",
@@ -98,6 +99,7 @@ worker_init(struct worker *w, int id, const struct config *cfg, char *err,
 		return -1;
 	}
 	if ((w->base = new_base()) == NULL ||
+	    conn_worker_init(w) != 0 ||
 	    (w->scratch = malloc(RELAY_READ)) == NULL ||
 	    pipe2(w->ctl, O_CLOEXEC | O_NONBLOCK) != 0 ||
 	    (w->ctl_event = event_new(w->base, w->ctl[0], EV_READ | EV_PERSIST,

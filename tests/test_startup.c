@@ -38,6 +38,7 @@ static const struct policy_settings	on_on = { .ssl = true,
 					    .require_ssl = true };
 static const struct policy_settings	on_off = { .ssl = true };
 static const struct policy_settings	off = { .ssl = false };
+static const struct startup_peer	peer0;
 
 static void
 test_ssl_request_alone_starts_tls(void **state)
@@ -48,7 +49,7 @@ test_ssl_request_alone_starts_tls(void **state)
 	size_t			n = put_request(buf, PGPROTO_SSL_REQUEST_CODE);
 
 	(void)state;
-	startup_next(&on_off, &st, buf, n, &s);
+	startup_next(&on_off, &st, &peer0, buf, n, &s);
 	assert_int_equal(s.verdict, STARTUP_TLS);
 	assert_int_equal(s.reply, 'S');
 	assert_int_equal(s.length, 8);
@@ -66,7 +67,7 @@ test_bytes_after_ssl_request_are_refused_after_s(void **state)
 
 	(void)state;
 	n += put_startup(buf + n, "mallory");
-	startup_next(&on_on, &st, buf, n, &s);
+	startup_next(&on_on, &st, &peer0, buf, n, &s);
 	assert_int_equal(s.verdict, STARTUP_REFUSE);
 	assert_int_equal(s.reply, 'S');		/* never an error instead of S */
 	assert_string_equal(s.sqlstate, "08P01");
@@ -86,10 +87,10 @@ test_gssenc_is_declined_then_startup_forwarded_in_the_same_buffer(void **state)
 	size_t			total = n + put_startup(buf + n, "alice");
 
 	(void)state;
-	startup_next(&on_off, &st, buf, total, &s);
+	startup_next(&on_off, &st, &peer0, buf, total, &s);
 	assert_int_equal(s.verdict, STARTUP_REPLY);
 	assert_int_equal(s.reply, 'N');
-	startup_next(&on_off, &st, buf + s.length, total - s.length, &s);
+	startup_next(&on_off, &st, &peer0, buf + s.length, total - s.length, &s);
 	assert_int_equal(s.verdict, STARTUP_FORWARD);
 	assert_string_equal(s.pkt.user, "alice");
 }
@@ -102,7 +103,7 @@ test_plaintext_startup_under_require_ssl_is_refused_with_28000(void **state)
 	struct startup_step	s;
 
 	(void)state;
-	startup_next(&on_on, &st, buf, put_startup(buf, "bob"), &s);
+	startup_next(&on_on, &st, &peer0, buf, put_startup(buf, "bob"), &s);
 	assert_int_equal(s.verdict, STARTUP_REFUSE_NO_SSL);
 	assert_string_equal(s.pkt.user, "bob");
 }
@@ -115,11 +116,11 @@ test_ssl_off_declines_and_forwards_plaintext(void **state)
 	struct startup_step	s;
 
 	(void)state;
-	startup_next(&off, &st, buf, put_request(buf,
+	startup_next(&off, &st, &peer0, buf, put_request(buf,
 	    PGPROTO_SSL_REQUEST_CODE), &s);
 	assert_int_equal(s.verdict, STARTUP_REPLY);
 	assert_int_equal(s.reply, 'N');
-	startup_next(&off, &st, buf, put_request(buf,
+	startup_next(&off, &st, &peer0, buf, put_request(buf,
 	    PGPROTO_SSL_REQUEST_CODE), &s);
 	assert_int_equal(s.verdict, STARTUP_CLOSE);
 	assert_int_equal(s.reason, METRICS_REFUSED_PROTOCOL);
@@ -137,7 +138,7 @@ test_cancel_request_is_forwarded_even_under_require_ssl(void **state)
 	pgproto_put32(buf + 4, PGPROTO_CANCEL_REQUEST_CODE);
 	pgproto_put32(buf + 8, 4242);
 	pgproto_put32(buf + 12, 77);
-	startup_next(&on_on, &st, buf, 16, &s);
+	startup_next(&on_on, &st, &peer0, buf, 16, &s);
 	assert_int_equal(s.verdict, STARTUP_CANCEL);
 	assert_int_equal(s.pkt.cancel_pid, 4242);
 }
@@ -151,10 +152,10 @@ test_partial_packet_waits_and_bad_length_is_refused(void **state)
 	size_t			n = put_startup(buf, "carol");
 
 	(void)state;
-	startup_next(&on_off, &st, buf, n - 1, &s);
+	startup_next(&on_off, &st, &peer0, buf, n - 1, &s);
 	assert_int_equal(s.verdict, STARTUP_MORE);
 	pgproto_put32(buf, 20000);
-	startup_next(&on_off, &st, buf, 4, &s);
+	startup_next(&on_off, &st, &peer0, buf, 4, &s);
 	assert_int_equal(s.verdict, STARTUP_REFUSE);
 	assert_string_equal(s.sqlstate, "08P01");
 	assert_int_equal(s.reply, 0);

@@ -3,7 +3,9 @@
  * event loop feeds it (startup_next on whatever is buffered, the verdict
  * carried out on the buffer), under every combination of settings.  The
  * first input byte picks the settings and where the stream is cut into
- * reads.
+ * reads; the last one what the I/O side knows about the peer (over the
+ * limit, a client certificate and its CN, direct SSL), so the decisions
+ * on those are reached the way the event loop reaches them.
  */
 #include <assert.h>
 #include <stddef.h>
@@ -20,6 +22,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct policy_settings	set;
 	struct policy_state	st = { 0 };
+	struct startup_peer	peer = { 0 };
 	struct startup_step	s;
 	size_t			off = 0, avail, chunk;
 	uint8_t			*buf;
@@ -31,15 +34,34 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	set.require_ssl = data[0] & 2;
 	set.clientcert = data[0] & 4;
 	chunk = 1 + (data[0] >> 3);	/* bytes per simulated read */
+	peer.over_limit = data[size - 1] & 1;
+	peer.cn_required = data[size - 1] & 2;
+	peer.cn_ok = data[size - 1] & 4;
+	memcpy(peer.cn, "postgres", sizeof("postgres"));
 	data++;
 	size--;
+	/* ssl_direct: the first byte decides, as client.c asks. */
+	if (set.ssl && (data[-1] & 0x80) && size > 0) {
+		enum startup_first f = startup_first_byte(&st, true, data[0]);
+
+		assert(f != STARTUP_FIRST_GONE);
+		assert((f == STARTUP_FIRST_TLS) == (data[0] ==
+		    PGPROTO_TLS_HANDSHAKE_BYTE));
+		assert(f != STARTUP_FIRST_TLS || st.tls_active);
+		/* Direct SSL without ALPN "postgresql" is refused. */
+		assert(f != STARTUP_FIRST_TLS || !startup_alpn_ok(true, data, 0));
+		if (f == STARTUP_FIRST_TLS) {
+			data++;
+			size--;
+		}
+	}
 	/* An exact-size copy, so ASan sees any read past the end. */
 	if ((buf = malloc(size + 1)) == NULL)
 		return 0;
 	memcpy(buf, data, size);
 
 	for (avail = size < chunk ? size : chunk; off < size || avail > 0;) {
-		startup_next(&set, &st, buf + off, avail, &s);
+		startup_next(&set, &st, &peer, buf + off, avail, &s);
 		/* At most an SSLRequest, a GSSENCRequest and one more. */
 		assert(s.verdict == STARTUP_MORE || ++steps <= 3);
 		switch (s.verdict) {
@@ -68,6 +90,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			continue;
 		case STARTUP_FORWARD:
 			assert(s.pkt.user[0] != '\0');
+			/* Never past the limit, never with a CN not the user. */
+			assert(!peer.over_limit);
+			assert(!peer.cn_required || (peer.cn_ok &&
+			    strcmp(peer.cn, s.pkt.user) == 0));
 			assert(!(set.ssl && (set.require_ssl ||
 			    set.clientcert)) || st.tls_active);
 			goto out;
