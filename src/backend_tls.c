@@ -17,6 +17,7 @@
 #include "backend_tls.h"
 #include "config.h"
 #include "tls.h"
+#include "tlsfile.h"
 #include "trust.h"
 
 /* "" is "not set"; anything else must be a file we can open. */
@@ -25,7 +26,7 @@ readable(const char *path, const char *what, const char *origin, char *err,
     size_t errlen)
 {
 	return *path == '\0' ? 0 :
-	    tls_check_readable(what, path, origin, err, errlen);
+	    tlsfile_check_readable(what, path, origin, err, errlen);
 }
 
 static void
@@ -75,7 +76,7 @@ backend_tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
 	if (*cfg->backend_sslrootcert != '\0' &&
 	    SSL_CTX_load_verify_locations(ctx, cfg->backend_sslrootcert,
 	    NULL) != 1) {
-		tls_fail_load(err, errlen, "root certificate file",
+		tlsfile_fail_load(err, errlen, "root certificate file",
 		    cfg->backend_sslrootcert,
 		    config_origin(cfg, CONFIG_BACKEND_SSLROOTCERT));
 		goto fail;
@@ -88,14 +89,14 @@ backend_tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
 	    NULL);
 
 	if (*cfg->backend_sslcert != '\0') {
-		if (tls_check_key_permissions(cfg->backend_sslkey, err,
+		if (tlsfile_check_key_permissions(cfg->backend_sslkey, err,
 		    errlen) != 0) {
 			prefix_origin(cfg, CONFIG_BACKEND_SSLKEY, err, errlen);
 			goto fail;
 		}
 		if (SSL_CTX_use_certificate_chain_file(ctx,
 		    cfg->backend_sslcert) != 1) {
-			tls_fail_load(err, errlen, "certificate file",
+			tlsfile_fail_load(err, errlen, "certificate file",
 			    cfg->backend_sslcert,
 			    config_origin(cfg, CONFIG_BACKEND_SSLCERT));
 			goto fail;

@@ -7,7 +7,6 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <arpa/inet.h>
 #include <time.h>
@@ -21,6 +20,7 @@
 #include "metrics.h"
 #include "pgproto.h"
 #include "tls.h"
+#include "tlsfile.h"
 #include "trust.h"
 
 static void drain_errors(char *, size_t);
@@ -43,21 +43,6 @@ tls_error_list(const unsigned long *errs, size_t nerrs, char *buf,
 		snprintf(buf + n, len - n, "%s%s", n ? "; " : "", reason);
 	}
 	drain_errors(buf, len);
-}
-
-int
-tls_fail_load(char *err, size_t errlen, const char *what, const char *path,
-    const char *origin)
-{
-	char		reason[256] = "";
-	unsigned long	e = ERR_peek_last_error();
-
-	if (e != 0)
-		ERR_error_string_n(e, reason, sizeof(reason));
-	ERR_clear_error();
-	snprintf(err, errlen, "%s: could not load %s \"%s\"%s%s", origin,
-	    what, path, reason[0] ? ": " : "", reason);
-	return -1;
 }
 
 static void
@@ -99,57 +84,6 @@ fail_ssl(char *err, size_t errlen, const char *fmt, ...)
 		snprintf(err + n, errlen - n, ": %s", detail);
 	}
 	return -1;
-}
-
-int
-tls_check_key_permissions(const char *path, char *err, size_t errlen)
-{
-	struct stat	st;
-
-	if (stat(path, &st) != 0) {
-		snprintf(err, errlen, "could not access private key file "
-		    "\"%s\": %s", path, strerror(errno));
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "private key file \"%s\" is not a "
-		    "regular file", path);
-		return -1;
-	}
-	/*
-	 * PostgreSQL's rule: u=rw (0600) or less when owned by the user
-	 * running the server; u=rw,g=r (0640) or less when owned by root, so
-	 * that a root-owned key can be shared through a group like ssl-cert.
-	 */
-	if (st.st_uid != geteuid() && st.st_uid != 0) {
-		snprintf(err, errlen, "private key file \"%s\" must be owned "
-		    "by the user running pgsslgate or by root", path);
-		return -1;
-	}
-	if (st.st_uid == 0 ? (st.st_mode & (S_IWGRP | S_IXGRP | S_IRWXO)) :
-	    (st.st_mode & (S_IRWXG | S_IRWXO))) {
-		snprintf(err, errlen, "private key file \"%s\" has group or "
-		    "world access (mode %04o); fix with: chmod 0600 \"%s\" "
-		    "(0640 is allowed when root owns it)", path,
-		    (unsigned)(st.st_mode & 07777), path);
-		return -1;
-	}
-	return 0;
-}
-
-int
-tls_check_readable(const char *what, const char *path, const char *origin,
-    char *err, size_t errlen)
-{
-	FILE	*f = fopen(path, "r");
-
-	if (f == NULL) {
-		snprintf(err, errlen, "%s: could not open %s \"%s\": %s",
-		    origin, what, path, strerror(errno));
-		return -1;
-	}
-	fclose(f);
-	return 0;
 }
 
 /* The names a verify-full client can use: SANs, or the CN without any. */
@@ -362,12 +296,12 @@ tls_server_ctx_new(const struct config *cfg, struct trust_info *info,
 	SSL_CTX		*ctx;
 
 	ERR_clear_error();
-	if (tls_check_readable("certificate file", cert,
+	if (tlsfile_check_readable("certificate file", cert,
 	    config_origin(cfg, CONFIG_SSL_CERT_FILE), err, errlen) != 0 ||
-	    tls_check_readable("private key file", key,
+	    tlsfile_check_readable("private key file", key,
 	    config_origin(cfg, CONFIG_SSL_KEY_FILE), err, errlen) != 0)
 		return NULL;
-	if (tls_check_key_permissions(key, err, errlen) != 0)
+	if (tlsfile_check_key_permissions(key, err, errlen) != 0)
 		return NULL;
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
 		fail_ssl(err, errlen, "could not create TLS context");

@@ -27,20 +27,6 @@ void tls_error_list(const unsigned long *errs, size_t nerrs, char *buf,
     size_t len);
 
 /*
- * "ORIGIN: could not load WHAT "PATH": <last OpenSSL error>" into err;
- * clears the queue, returns -1.
- */
-int tls_fail_load(char *err, size_t errlen, const char *what,
-    const char *path, const char *origin);
-
-/* A file that cannot be opened, by name, origin and OS error. */
-int tls_check_readable(const char *what, const char *path,
-    const char *origin, char *err, size_t errlen);
-
-/* Refuse key files others can read, as PostgreSQL does. */
-int tls_check_key_permissions(const char *path, char *err, size_t errlen);
-
-/*
  * Describe a failed handshake: every queued OpenSSL error (from the
  * bufferevent's own queue, first, then the thread's), plus a hint for the
  * common causes.  errs may be NULL.  Returns the kind of failure.

@@ -17,7 +17,7 @@
 
 #include "config.h"
 #include "log.h"
-#include "tls.h"
+#include "tlsfile.h"
 #include "trust.h"
 
 static int	report_index = -1;
@@ -313,7 +313,7 @@ trust_load_crls(X509_STORE *store, const char *file, const char *file_origin,
 		lu = X509_STORE_add_lookup(store, X509_LOOKUP_file());
 		if (lu == NULL || X509_load_crl_file(lu, file,
 		    X509_FILETYPE_PEM) <= 0)
-			return tls_fail_load(err, errlen, "CRL file", file,
+			return tlsfile_fail_load(err, errlen, "CRL file", file,
 			    file_origin);
 	}
 	if (*dir != '\0') {
@@ -326,7 +326,7 @@ trust_load_crls(X509_STORE *store, const char *file, const char *file_origin,
 		lu = X509_STORE_add_lookup(store, X509_LOOKUP_hash_dir());
 		if (lu == NULL || X509_LOOKUP_add_dir(lu, dir,
 		    X509_FILETYPE_PEM) != 1)
-			return tls_fail_load(err, errlen, "CRL directory", dir,
+			return tlsfile_fail_load(err, errlen, "CRL directory", dir,
 			    dir_origin);
 	}
 	/* As PostgreSQL: the leaf and every intermediate are checked. */
@@ -352,11 +352,11 @@ trust_configure(SSL_CTX *ctx, const struct config *cfg,
 		return -1;
 	}
 	if (SSL_CTX_load_verify_locations(ctx, cfg->ssl_ca_file, NULL) != 1)
-		return tls_fail_load(err, errlen, "root certificate file",
+		return tlsfile_fail_load(err, errlen, "root certificate file",
 		    cfg->ssl_ca_file, config_origin(cfg, CONFIG_SSL_CA_FILE));
 	/* The CA names sent in CertificateRequest help clients choose. */
 	if ((names = SSL_load_client_CA_file(cfg->ssl_ca_file)) == NULL)
-		return tls_fail_load(err, errlen, "root certificate file",
+		return tlsfile_fail_load(err, errlen, "root certificate file",
 		    cfg->ssl_ca_file, config_origin(cfg, CONFIG_SSL_CA_FILE));
 	SSL_CTX_set_client_CA_list(ctx, names);
 
