@@ -19,6 +19,7 @@
 #include "gate.h"
 #include "metrics.h"
 #include "pgproto.h"
+#include "pgstream.h"
 #include "policy.h"
 
 /*
@@ -109,6 +110,7 @@ struct side {
 	bool			 shut_pending;	/* shut once the queue empties */
 	bool			 shut;		/* FIN or close_notify sent */
 	bool			 broken;	/* a write failed: error[] */
+	struct pgstream		 msgs;		/* in session: its messages */
 	int			 errnum;	/* errno of the failure, or 0 */
 	char			 error[256];
 };

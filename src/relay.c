@@ -37,6 +37,8 @@ forward(struct side *from, const unsigned char *p, size_t n)
 		c->bytes_down += n;
 		METRICS_ADD(c->worker, bytes_backend_to_client, n);
 	}
+	/* Both ways are typed messages: the StartupMessage went before. */
+	pgstream_scan(&from->msgs, p, n);
 	side_write(from->peer, p, n);
 }
 
@@ -179,4 +181,16 @@ relay_start(struct conn *c)
 	forward_held(&c->client);
 	/* ... and what the backend said while we looked at it goes back. */
 	forward_held(&c->backend);
+}
+
+bool
+relay_at_boundary(const struct side *from)
+{
+	return pgstream_at_boundary(&from->msgs);
+}
+
+bool
+relay_backend_idle(const struct conn *c)
+{
+	return c->state == CONN_RELAY && pgstream_idle(&c->backend.msgs);
 }

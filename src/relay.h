@@ -6,6 +6,8 @@
 #ifndef RELAY_H
 #define RELAY_H
 
+#include <stdbool.h>
+
 #include "conn.h"
 
 /* The most one side is read at a time (the worker's scratch buffer). */
@@ -17,5 +19,18 @@
 
 /* The backend is connected and has the StartupMessage queued. */
 void relay_start(struct conn *);
+
+/*
+ * In session: everything relayed from side s so far ends at a message
+ * boundary, so a message of the gate's own could follow (FATAL 57P01, on
+ * shutdown, goes to the client only then).
+ */
+bool relay_at_boundary(const struct side *from);
+
+/*
+ * The backend's last message was ReadyForQuery with status 'I': no
+ * transaction is open, and a session could end here without loss.
+ */
+bool relay_backend_idle(const struct conn *);
 
 #endif

@@ -161,6 +161,132 @@ test_partial_packet_waits_and_bad_length_is_refused(void **state)
 	assert_int_equal(s.reply, 0);
 }
 
+/* A TLS session as client.c sees it under clientcert = verify-full. */
+static void
+after_tls(struct policy_state *st)
+{
+	uint8_t			buf[16];
+	struct startup_step	s;
+
+	startup_next(&on_on, st, &peer0, buf, put_request(buf,
+	    PGPROTO_SSL_REQUEST_CODE), &s);
+	assert_int_equal(s.verdict, STARTUP_TLS);
+}
+
+static void
+test_verify_full_forwards_when_the_cn_is_the_user(void **state)
+{
+	uint8_t			buf[64];
+	struct policy_state	st = { 0 };
+	struct startup_peer	peer = { .cn_required = true, .cn_ok = true,
+				    .cn = "alice" };
+	struct startup_step	s;
+
+	(void)state;
+	after_tls(&st);
+	startup_next(&on_on, &st, &peer, buf, put_startup(buf, "alice"), &s);
+	assert_int_equal(s.verdict, STARTUP_FORWARD);
+}
+
+static void
+test_verify_full_refuses_another_users_cn_with_28000(void **state)
+{
+	uint8_t			buf[64];
+	struct policy_state	st = { 0 };
+	struct startup_peer	peer = { .cn_required = true, .cn_ok = true,
+				    .cn = "alice" };
+	struct startup_step	s;
+
+	(void)state;
+	after_tls(&st);
+	startup_next(&on_on, &st, &peer, buf, put_startup(buf, "bob"), &s);
+	assert_int_equal(s.verdict, STARTUP_REFUSE);
+	assert_int_equal(s.reason, METRICS_REFUSED_CERT_USER);
+	assert_string_equal(s.sqlstate, "28000");
+	assert_string_equal(s.message,
+	    "certificate authentication failed for user \"bob\"");
+	assert_non_null(strstr(s.detail, "common name \"alice\" is not the "
+	    "user name \"bob\""));
+}
+
+static void
+test_verify_full_refuses_a_certificate_without_one_cn(void **state)
+{
+	uint8_t			buf[64];
+	struct policy_state	st = { 0 };
+	struct startup_peer	peer = { .cn_required = true };
+	struct startup_step	s;
+
+	(void)state;
+	after_tls(&st);
+	startup_next(&on_on, &st, &peer, buf, put_startup(buf, "alice"), &s);
+	assert_int_equal(s.verdict, STARTUP_REFUSE);
+	assert_int_equal(s.reason, METRICS_REFUSED_CERT_USER);
+	assert_non_null(strstr(s.detail, "no single, well-formed common "
+	    "name"));
+}
+
+/* Past max_connections: the SSL answer first, 53300 on the startup. */
+static void
+test_over_the_limit_is_refused_with_53300_at_the_startup(void **state)
+{
+	uint8_t			buf[64];
+	struct policy_state	st = { 0 };
+	struct startup_peer	peer = { .over_limit = true };
+	struct startup_step	s;
+	size_t			n = put_request(buf,
+				    PGPROTO_GSSENC_REQUEST_CODE);
+
+	(void)state;
+	startup_next(&on_off, &st, &peer, buf, n, &s);
+	assert_int_equal(s.verdict, STARTUP_REPLY);
+	startup_next(&on_off, &st, &peer, buf, put_startup(buf, "carol"), &s);
+	assert_int_equal(s.verdict, STARTUP_REFUSE);
+	assert_int_equal(s.reason, METRICS_REFUSED_TOO_MANY);
+	assert_string_equal(s.sqlstate, "53300");
+	assert_string_equal(s.message, "sorry, too many clients already");
+}
+
+static void
+test_admission_refuses_past_the_limit_and_drops_at_twice_it(void **state)
+{
+	(void)state;
+	assert_int_equal(startup_admit(0, 10), STARTUP_ADMIT_OK);
+	assert_int_equal(startup_admit(9, 10), STARTUP_ADMIT_OK);
+	assert_int_equal(startup_admit(10, 10), STARTUP_ADMIT_REFUSE);
+	assert_int_equal(startup_admit(19, 10), STARTUP_ADMIT_REFUSE);
+	assert_int_equal(startup_admit(20, 10), STARTUP_ADMIT_DROP);
+}
+
+static void
+test_direct_ssl_starts_on_a_handshake_record_only(void **state)
+{
+	struct policy_state	st = { 0 };
+
+	(void)state;
+	assert_int_equal(startup_first_byte(&st, true, 0),
+	    STARTUP_FIRST_PROTOCOL);
+	assert_false(st.tls_active);
+	assert_int_equal(startup_first_byte(&st, false, 0), STARTUP_FIRST_GONE);
+	assert_int_equal(startup_first_byte(&st, true,
+	    PGPROTO_TLS_HANDSHAKE_BYTE), STARTUP_FIRST_TLS);
+	assert_true(st.tls_active);
+	assert_true(st.ssl_requested);
+}
+
+static void
+test_direct_ssl_needs_alpn_postgresql_and_sslrequest_does_not(void **state)
+{
+	static const unsigned char	pg[] = "postgresql", h1[] = "http/1.1";
+
+	(void)state;
+	assert_true(startup_alpn_ok(true, pg, sizeof(pg) - 1));
+	assert_false(startup_alpn_ok(true, NULL, 0));
+	assert_false(startup_alpn_ok(true, h1, sizeof(h1) - 1));
+	assert_false(startup_alpn_ok(true, pg, 8));	/* "postgres" */
+	assert_true(startup_alpn_ok(false, NULL, 0));
+}
+
 int
 main(void)
 {
@@ -176,6 +302,20 @@ main(void)
 		    test_cancel_request_is_forwarded_even_under_require_ssl),
 		cmocka_unit_test(
 		    test_partial_packet_waits_and_bad_length_is_refused),
+		cmocka_unit_test(
+		    test_verify_full_forwards_when_the_cn_is_the_user),
+		cmocka_unit_test(
+		    test_verify_full_refuses_another_users_cn_with_28000),
+		cmocka_unit_test(
+		    test_verify_full_refuses_a_certificate_without_one_cn),
+		cmocka_unit_test(
+		    test_over_the_limit_is_refused_with_53300_at_the_startup),
+		cmocka_unit_test(
+		    test_admission_refuses_past_the_limit_and_drops_at_twice_it),
+		cmocka_unit_test(
+		    test_direct_ssl_starts_on_a_handshake_record_only),
+		cmocka_unit_test(
+		    test_direct_ssl_needs_alpn_postgresql_and_sslrequest_does_not),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
