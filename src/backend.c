@@ -147,8 +147,7 @@ tls_failed(struct conn *c, bool timeout)
 		    "within backend_connect_timeout");
 		ERR_clear_error();
 	} else
-		backend_tls_describe(c->backend.ssl, NULL, 0, why,
-		    sizeof(why));
+		backend_tls_describe(c->backend.ssl, why, sizeof(why));
 	/* libpq's prefer falls back to plaintext when TLS fails. */
 	if (c->backend_want_tls == WANT_TLS_OPTIONAL) {
 		log_info("TLS to backend %s failed (%s); trying plaintext "

@@ -146,8 +146,7 @@ backend_tls_new(SSL_CTX *ctx, const struct config *cfg)
 }
 
 void
-backend_tls_describe(SSL *ssl, const unsigned long *errs, size_t nerrs,
-    char *buf, size_t len)
+backend_tls_describe(SSL *ssl, char *buf, size_t len)
 {
 	long	vr = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
 
@@ -155,7 +154,7 @@ backend_tls_describe(SSL *ssl, const unsigned long *errs, size_t nerrs,
 	if (vr != X509_V_OK)
 		snprintf(buf, len, "server certificate verification failed: "
 		    "%s", X509_verify_cert_error_string(vr));
-	tls_error_list(errs, nerrs, buf, len);
+	tls_error_list(buf, len);
 	if (buf[0] == '\0')
 		snprintf(buf, len, "the backend closed the connection during "
 		    "the TLS handshake");

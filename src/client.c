@@ -283,7 +283,7 @@ handshake(struct conn *c)
 		return;
 	case SIDE_HS_FAILED:
 		/* Once: describing drains OpenSSL's queue. */
-		kind = tls_describe_errors(NULL, 0, why, sizeof(why));
+		kind = tls_describe_errors(why, sizeof(why));
 		METRICS_INC(c->worker, handshake_failures[kind]);
 		log_info("TLS handshake with host=%s port=%s failed: %s%s%s",
 		    c->host, c->port, c->verify_report != NULL ?

@@ -23,44 +23,25 @@
 #include "tlsfile.h"
 #include "trust.h"
 
-static void drain_errors(char *, size_t);
-
-/*
- * Append each of errs (skipping the SSL_get_error() codes libevent queues
- * among them), then whatever is in the thread's queue, as "a; b; c".
- */
-void
-tls_error_list(const unsigned long *errs, size_t nerrs, char *buf,
-    size_t len)
+/* One OpenSSL error, appended to buf as "; reason". */
+static void
+append_error(unsigned long e, char *buf, size_t len)
 {
-	for (size_t i = 0; i < nerrs; i++) {
-		char	reason[256];
-		size_t	n = strlen(buf);
+	char	reason[256];
+	size_t	n = strlen(buf);
 
-		if (ERR_GET_LIB(errs[i]) == 0)
-			continue;
-		ERR_error_string_n(errs[i], reason, sizeof(reason));
+	ERR_error_string_n(e, reason, sizeof(reason));
+	if (n + 3 < len)
 		snprintf(buf + n, len - n, "%s%s", n ? "; " : "", reason);
-	}
-	drain_errors(buf, len);
 }
 
-static void
-drain_errors(char *buf, size_t len)
+void
+tls_error_list(char *buf, size_t len)
 {
-	unsigned long	 e;
-	size_t		 n = strlen(buf);
+	unsigned long	e;
 
-	while ((e = ERR_get_error()) != 0) {
-		char	reason[256];
-
-		ERR_error_string_n(e, reason, sizeof(reason));
-		if (n + 3 < len) {
-			snprintf(buf + n, len - n, "%s%s", n ? "; " : "",
-			    reason);
-			n = strlen(buf);
-		}
-	}
+	while ((e = ERR_get_error()) != 0)
+		append_error(e, buf, len);
 }
 
 static int
@@ -74,7 +55,7 @@ fail_ssl(char *err, size_t errlen, const char *fmt, ...)
 	char	 detail[512] = "";
 	va_list	 ap;
 
-	drain_errors(detail, sizeof(detail));
+	tls_error_list(detail, sizeof(detail));
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
@@ -375,57 +356,74 @@ fail:
 	return NULL;
 }
 
-/* Common failures, in the words an operator needs. */
+/*
+ * Common failures, by OpenSSL's reason code (never by its wording, which
+ * changes between releases), with the words an operator needs.  The first
+ * entry any queued error matches wins.
+ */
 static const struct {
-	const char		*needle;
+	int			 reason;	/* in ERR_LIB_SSL */
 	enum metrics_handshake	 kind;
 	const char		*hint;
 } tls_hints[] = {
-	{ "certificate verify failed", METRICS_HS_CLIENT_CERT, NULL },
-	{ "wrong version number", METRICS_HS_NOT_TLS, "the client did not start a TLS "
-	    "handshake after its SSLRequest" },
-	{ "http request", METRICS_HS_NOT_TLS, "the client sent HTTP, not the PostgreSQL protocol" },
-	{ "unsupported protocol", METRICS_HS_VERSION, "the client's TLS versions are outside "
-	    "ssl_min_protocol_version..ssl_max_protocol_version" },
-	{ "no shared cipher", METRICS_HS_CIPHER, "the client offers no cipher allowed by "
-	    "ssl_ciphers" },
-	{ "no suitable key share", METRICS_HS_CIPHER, "the client offers no group allowed by "
-	    "ssl_ecdh_curve" },
-	{ "unknown ca", METRICS_HS_SERVER_CERT, "the client does not trust the certificate's issuer: "
-	    "check the client's sslrootcert, and that ssl_cert_file holds "
-	    "the leaf followed by every intermediate" },
-	{ "certificate unknown", METRICS_HS_SERVER_CERT, "the client rejected the server certificate "
-	    "(its sslrootcert does not lead to it, or the name does not match)" },
-	{ "bad certificate", METRICS_HS_SERVER_CERT, "the client rejected the server certificate" },
-	{ "certificate expired", METRICS_HS_SERVER_CERT, "the client says the server certificate has "
-	    "expired" },
-	{ "peer did not return a certificate", METRICS_HS_NO_CLIENT_CERT,
-	    "the client did not send a "
-	    "certificate, and clientcert requires one (libpq: sslcert and "
-	    "sslkey)" },
-	{ "no application protocol", METRICS_HS_OTHER, "the client offered "
+	{ SSL_R_CERTIFICATE_VERIFY_FAILED, METRICS_HS_CLIENT_CERT, NULL },
+	{ SSL_R_WRONG_VERSION_NUMBER, METRICS_HS_NOT_TLS, "the client did not "
+	    "start a TLS handshake after its SSLRequest" },
+	{ SSL_R_HTTP_REQUEST, METRICS_HS_NOT_TLS, "the client sent HTTP, not "
+	    "the PostgreSQL protocol" },
+	{ SSL_R_UNSUPPORTED_PROTOCOL, METRICS_HS_VERSION, "the client's TLS "
+	    "versions are outside ssl_min_protocol_version.."
+	    "ssl_max_protocol_version" },
+	{ SSL_R_NO_SHARED_CIPHER, METRICS_HS_CIPHER, "the client offers no "
+	    "cipher allowed by ssl_ciphers" },
+	{ SSL_R_NO_SUITABLE_KEY_SHARE, METRICS_HS_CIPHER, "the client offers no "
+	    "group allowed by ssl_ecdh_curve" },
+	{ SSL_R_TLSV1_ALERT_UNKNOWN_CA, METRICS_HS_SERVER_CERT, "the client "
+	    "does not trust the certificate's issuer: check the client's "
+	    "sslrootcert, and that ssl_cert_file holds the leaf followed by "
+	    "every intermediate" },
+	{ SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN, METRICS_HS_SERVER_CERT,
+	    "the client rejected the server certificate (its sslrootcert does "
+	    "not lead to it, or the name does not match)" },
+	{ SSL_R_SSLV3_ALERT_BAD_CERTIFICATE, METRICS_HS_SERVER_CERT, "the "
+	    "client rejected the server certificate" },
+	{ SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED, METRICS_HS_SERVER_CERT, "the "
+	    "client says the server certificate has expired" },
+	{ SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE, METRICS_HS_NO_CLIENT_CERT,
+	    "the client did not send a certificate, and clientcert requires "
+	    "one (libpq: sslcert and sslkey)" },
+	{ SSL_R_NO_APPLICATION_PROTOCOL, METRICS_HS_OTHER, "the client offered "
 	    "ALPN protocols, none of them \"postgresql\"" },
-	{ "unexpected eof", METRICS_HS_EOF, "the client closed the connection during the "
-	    "handshake" },
+	{ SSL_R_UNEXPECTED_EOF_WHILE_READING, METRICS_HS_EOF, "the client "
+	    "closed the connection during the handshake" },
 };
 
+#define TLS_MAX_ERRORS	16
+
 enum metrics_handshake
-tls_describe_errors(const unsigned long *errs, size_t nerrs, char *buf,
-    size_t len)
+tls_describe_errors(char *buf, size_t len)
 {
-	enum metrics_handshake	 kind = METRICS_HS_OTHER;
+	unsigned long		 errs[TLS_MAX_ERRORS], e;
+	size_t			 nerrs = 0, n;
 	const char		*hint = NULL;
+	enum metrics_handshake	 kind = METRICS_HS_OTHER;
 	bool			 found = false;
-	size_t			 n;
 
 	buf[0] = '\0';
-	tls_error_list(errs, nerrs, buf, len);
+	while ((e = ERR_get_error()) != 0) {
+		if (nerrs < TLS_MAX_ERRORS)
+			errs[nerrs++] = e;
+		append_error(e, buf, len);
+	}
 	for (size_t i = 0; !found &&
 	    i < sizeof(tls_hints) / sizeof(tls_hints[0]); i++) {
-		if (strstr(buf, tls_hints[i].needle) != NULL) {
-			hint = tls_hints[i].hint;
-			kind = tls_hints[i].kind;
-			found = true;
+		for (size_t j = 0; !found && j < nerrs; j++) {
+			found = ERR_GET_LIB(errs[j]) == ERR_LIB_SSL &&
+			    ERR_GET_REASON(errs[j]) == tls_hints[i].reason;
+			if (found) {
+				hint = tls_hints[i].hint;
+				kind = tls_hints[i].kind;
+			}
 		}
 	}
 	n = strlen(buf);

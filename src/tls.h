@@ -22,16 +22,14 @@ struct trust_info;
 SSL_CTX *tls_server_ctx_new(const struct config *, struct trust_info *info,
     char *err, size_t errlen);
 
-/* errs, then the thread's OpenSSL error queue, appended to buf as "a; b". */
-void tls_error_list(const unsigned long *errs, size_t nerrs, char *buf,
-    size_t len);
+/* The thread's OpenSSL error queue, drained, appended to buf as "a; b". */
+void tls_error_list(char *buf, size_t len);
 
 /*
- * Describe a failed handshake: every queued OpenSSL error (from the
- * bufferevent's own queue, first, then the thread's), plus a hint for the
- * common causes.  errs may be NULL.  Returns the kind of failure.
+ * Describe a failed client handshake from the thread's OpenSSL error queue
+ * (drained), with a hint for the common causes; the kind of failure comes
+ * from OpenSSL's reason codes.
  */
-enum metrics_handshake tls_describe_errors(const unsigned long *errs, size_t nerrs, char *buf,
-    size_t len);
+enum metrics_handshake tls_describe_errors(char *buf, size_t len);
 
 #endif
