@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -76,12 +77,93 @@ conn_timeout(evutil_socket_t fd, short what, void *arg)
 }
 
 void
+conn_turn_away(int fd, const char *message)
+{
+	uint8_t	buf[PGPROTO_ERROR_MAX], drain[512];
+	size_t	n;
+	int	i = 0;
+
+	n = pgproto_build_error(buf, sizeof(buf), "53300", message, NULL);
+	if (n <= sizeof(buf))
+		(void)!send(fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	shutdown(fd, SHUT_WR);
+	/*
+	 * A close with unread bytes (the SSLRequest, usually there by now)
+	 * would reset the connection, and a reset may overtake the answer.
+	 */
+	while (i++ < 4 && recv(fd, drain, sizeof(drain), MSG_DONTWAIT) > 0)
+		;
+	close(fd);
+}
+
+/* Once a second at most over all workers, for refusals a flood repeats. */
+static bool
+log_this_second(void)
+{
+	static _Atomic long	last;
+	long			now = (long)time(NULL);
+
+	return atomic_exchange_explicit(&last, now, memory_order_relaxed) !=
+	    now;
+}
+
+/*
+ * max_startup_connections(_per_host): a connection that has not finished
+ * its startup phase costs a TLS handshake and its state (about 47 KB) for
+ * up to authentication_timeout; past a cap, it is answered at once.
+ * Returns false when fd was turned away.
+ */
+static bool
+startup_admit(struct worker *w, const struct config *cfg, int fd,
+    const struct sockaddr *sa, int salen, struct startcap_key *key)
+{
+	char	host[64] = "?", port[8] = "?", src[64], msg[256];
+	unsigned cap = (unsigned)config_startup_cap(cfg),
+		 per_host = (unsigned)config_startup_cap_per_host(cfg);
+	enum startcap_verdict v;
+
+	startcap_key_of(key, sa);
+	if ((v = startcap_enter(key, cap, per_host)) == STARTCAP_OK)
+		return true;
+	startcap_key_name(key, src, sizeof(src));
+	if (v == STARTCAP_HOST_FULL)
+		snprintf(msg, sizeof(msg), "sorry, too many connections from "
+		    "%s in the startup phase (max_startup_connections_per_host "
+		    "= %u)", src, per_host);
+	else
+		snprintf(msg, sizeof(msg), "sorry, too many connections in the "
+		    "startup phase (max_startup_connections = %u)", cap);
+	METRICS_INC(w, refused[v == STARTCAP_HOST_FULL ?
+	    METRICS_REFUSED_STARTUP_HOST : METRICS_REFUSED_STARTUP]);
+	if (log_this_second()) {
+		if (sa->sa_family != AF_UNIX)
+			getnameinfo(sa, (socklen_t)salen, host, sizeof(host),
+			    port, sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV);
+		log_info("refused connection from host=%s port=%s: %s (further "
+		    "such refusals this second are not logged)", host, port,
+		    msg);
+	}
+	conn_turn_away(fd, msg);
+	return false;
+}
+
+void
+conn_startup_done(struct conn *c)
+{
+	if (!c->in_startup)
+		return;
+	startcap_leave(&c->source);
+	c->in_startup = false;
+}
+
+void
 conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen)
 {
-	struct snapshot	*snap;
-	struct conn	*c;
-	struct timeval	 tv;
-	unsigned	 open, max;
+	struct snapshot		*snap;
+	struct conn		*c;
+	struct timeval		 tv;
+	struct startcap_key	 key;
+	unsigned		 open, max;
 
 	/*
 	 * Past max_connections a client still gets its SSL answer and then
@@ -105,8 +187,14 @@ conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen)
 		close(fd);
 		return;
 	}
+	if (!startup_admit(w, snap->cfg, fd, sa, salen, &key)) {
+		atomic_fetch_sub_explicit(&gate.nconns, 1, memory_order_relaxed);
+		snapshot_unref(snap);
+		return;
+	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		atomic_fetch_sub_explicit(&gate.nconns, 1, memory_order_relaxed);
+		startcap_leave(&key);
 		log_error("out of memory accepting a connection");
 		snapshot_unref(snap);
 		close(fd);
@@ -115,6 +203,8 @@ conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen)
 	c->worker = w;
 	c->snap = snap;
 	c->fd = fd;
+	c->source = key;
+	c->in_startup = true;
 	c->state = CONN_WAIT_STARTUP;
 	c->over_limit = open >= max;
 	METRICS_INC(w, accepted);
@@ -498,6 +588,7 @@ conn_refuse(struct conn *c, enum metrics_refusal reason, const char *sqlstate,
 		bufferevent_write(c->client, buf, n);
 	METRICS_INC(c->worker, refused[reason]);
 	c->end_reason = "refused";
+	conn_startup_done(c);
 	conn_close_after_flush(c, c->client);
 }
 
@@ -592,6 +683,7 @@ conn_free(struct conn *c)
 	/* The last session of a SIGTERM drain ends the worker's loop. */
 	if (w->draining && left == 0)
 		event_base_loopbreak(w->base);
+	conn_startup_done(c);
 	/* Events on a socket go before the socket does. */
 	relay_stop(c);
 	if (c->timer != NULL)

@@ -18,6 +18,7 @@
 #include "metrics.h"
 #include "pgproto.h"
 #include "policy.h"
+#include "startcap.h"
 
 enum conn_state {
 	CONN_WAIT_STARTUP,	/* reading startup-phase packets */
@@ -71,11 +72,27 @@ struct conn {
 	uint8_t			 backend_want_tls;	/* enum in backend.c */
 	bool			 established;	/* reached CONN_RELAY */
 	bool			 over_limit;	/* accepted beyond max_connections */
+	bool			 in_startup;	/* counted by startcap */
+	struct startcap_key	 source;	/* ... under this source */
 };
 
 /* Take ownership of an accepted socket. */
 void conn_accept(struct worker *, int fd, const struct sockaddr *,
     int socklen);
+
+/*
+ * The startup phase is over (a session, or a refusal): the connection no
+ * longer counts against max_startup_connections.
+ */
+void conn_startup_done(struct conn *);
+
+/*
+ * Answer a socket that gets no connection state with a FATAL 53300
+ * ErrorResponse and close it.  libpq reads an ErrorResponse in answer to
+ * its SSLRequest too (PostgreSQL's postmaster sends one when it cannot
+ * fork).  Logging and counting are the caller's.
+ */
+void conn_turn_away(int fd, const char *message);
 
 /*
  * Send a FATAL ErrorResponse, log and count the refusal, and close after

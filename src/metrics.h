@@ -12,6 +12,11 @@
 struct event_base;
 struct evbuffer;
 
+/* Scrapers served at once by the metrics endpoint. */
+#ifndef METRICS_MAX_CLIENTS
+#define METRICS_MAX_CLIENTS	8
+#endif
+
 /* Why a client was refused with an ErrorResponse or closed. */
 enum metrics_refusal {
 	METRICS_REFUSED_NO_SSL,		/* plaintext under require_ssl */
@@ -21,6 +26,9 @@ enum metrics_refusal {
 	METRICS_REFUSED_INJECTION,	/* bytes after SSLRequest */
 	METRICS_REFUSED_BACKEND,	/* backend unreachable */
 	METRICS_REFUSED_TIMEOUT,	/* authentication_timeout */
+	METRICS_REFUSED_NO_FDS,		/* accept() ran out of descriptors */
+	METRICS_REFUSED_STARTUP,	/* max_startup_connections */
+	METRICS_REFUSED_STARTUP_HOST,	/* max_startup_connections_per_host */
 	METRICS_REFUSED_NREASONS
 };
 

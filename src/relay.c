@@ -20,9 +20,6 @@
 #include "relay.h"
 #include "trust.h"
 
-/* How long a backend may take to close after the client did. */
-#define RELAY_LINGER_SEC	10
-
 /*
  * Send what a side sent straight to the other side's socket when nothing is
  * queued there.  Queued in dst's output, it would make libevent arm the
@@ -61,6 +58,7 @@ write_now(struct conn *c, struct bufferevent *dst, const unsigned char *p,
 static void	side_read_client(evutil_socket_t, short, void *);
 static void	side_read_backend(evutil_socket_t, short, void *);
 static void	ended(struct conn *, bool, bool, const char *);
+static void	linger_arm(struct conn *);
 
 /* Each side is read by relay.c's own event; see side_read(). */
 static struct event *
@@ -132,36 +130,66 @@ forward(struct conn *c, bool up, const unsigned char *p, size_t n)
 		bufferevent_setwatermark(dst, EV_WRITE, RELAY_HIGH_WATER / 2,
 		    0);
 	}
+	/* A backend that talks after the client's end is not silent. */
+	if (!up && c->backend_shut)
+		linger_arm(c);
 }
 
 static void
 linger_expired(evutil_socket_t fd, short what, void *arg)
 {
+	struct conn	*c = arg;
+	char		 why[128];
+
 	(void)fd;
 	(void)what;
-	ended(arg, false, false, "no end from the backend after the client "
-	    "closed");
+	snprintf(why, sizeof(why), "no end from the backend after the client "
+	    "closed: silent for half_close_timeout (%d ms)",
+	    c->snap->cfg->half_close_timeout);
+	ended(c, false, false, why);
 }
 
 /*
- * The client is gone for writing; tell the backend the same way, and give
- * it RELAY_LINGER_SEC to finish, on a timer of its own: the backend's
- * reader comes and goes with backpressure.
+ * After the client's end, the timer counts the backend's silence only:
+ * every byte from it starts the count again, and while the gate is not
+ * reading it (the client reads the answer slowly) there is no count at
+ * all, since the backend is then waiting for the gate, not the other way
+ * round.  PostgreSQL finishes the query in hand and exits on the EOF, so
+ * a long query's answer still comes; half_close_timeout (0: none) only
+ * bounds a backend that holds the connection and says nothing.
  */
+static void
+linger_arm(struct conn *c)
+{
+	int		ms = c->snap->cfg->half_close_timeout;
+	struct timeval	tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	if (c->timer == NULL || c->state != CONN_RELAY)
+		return;
+	if (c->paused[false])
+		evtimer_del(c->timer);
+	else
+		evtimer_add(c->timer, &tv);
+}
+
+/* The client is gone for writing; tell the backend the same way. */
 static void
 half_close_backend(struct conn *c)
 {
-	struct timeval	tv = { RELAY_LINGER_SEC, 0 };
-
 	c->backend_shut = true;
 	if (c->backend_ssl != NULL) {
 		SSL_shutdown(c->backend_ssl);	/* close_notify */
 		ERR_clear_error();
 	} else
 		shutdown(bufferevent_getfd(c->backend), SHUT_WR);
+	if (c->snap->cfg->half_close_timeout == 0)
+		return;
 	if ((c->timer = evtimer_new(c->worker->base, linger_expired, c)) ==
-	    NULL || evtimer_add(c->timer, &tv) != 0)
+	    NULL) {
 		ended(c, false, false, "out of memory");
+		return;
+	}
+	linger_arm(c);
 }
 
 /*
@@ -169,7 +197,7 @@ half_close_backend(struct conn *c)
  * sent just before is answered, as it would be by PostgreSQL directly.  So
  * the end is passed on to the backend (once what is queued for it has
  * left) and its answer relayed until it closes, which PostgreSQL does on
- * EOF; RELAY_LINGER_SEC bounds the wait for one that does not.
+ * EOF; half_close_timeout bounds a backend that falls silent instead.
  */
 static void
 client_half_closed(struct conn *c)
@@ -360,6 +388,8 @@ relay_write(struct bufferevent *dst, void *arg)
 		c->paused[up] = false;
 		bufferevent_setwatermark(dst, EV_WRITE, 0, 0);
 		resume_reading(c, up);
+		if (!up && c->backend_shut)	/* the silence count resumes */
+			linger_arm(c);
 	}
 }
 
@@ -420,6 +450,7 @@ relay_start(struct conn *c)
 	c->timer = NULL;
 	c->state = CONN_RELAY;
 	c->established = true;
+	conn_startup_done(c);
 	if (c->ssl != NULL)
 		METRICS_INC(c->worker, sessions_tls);
 	else

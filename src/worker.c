@@ -90,6 +90,7 @@ worker_init(struct worker *w, int id, const struct config *cfg, char *err,
 {
 	w->id = id;
 	w->ctl[0] = w->ctl[1] = -1;
+	w->reserve_fd = -1;
 	TAILQ_INIT(&w->conns);
 	if (done_pipe[0] < 0 &&
 	    pipe2(done_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
@@ -97,7 +98,8 @@ worker_init(struct worker *w, int id, const struct config *cfg, char *err,
 		    strerror(errno));
 		return -1;
 	}
-	if ((w->base = new_base()) == NULL ||
+	if ((w->reserve_fd = listener_reserve_open()) < 0 ||
+	    (w->base = new_base()) == NULL ||
 	    (w->scratch = malloc(RELAY_READ)) == NULL ||
 	    pipe2(w->ctl, O_CLOEXEC | O_NONBLOCK) != 0 ||
 	    (w->ctl_event = event_new(w->base, w->ctl[0], EV_READ | EV_PERSIST,
@@ -142,6 +144,9 @@ worker_finish(struct worker *w)
 	for (int i = 0; i < 2; i++)
 		if (w->ctl[i] >= 0)
 			close(w->ctl[i]);
+	if (w->reserve_fd >= 0)
+		close(w->reserve_fd);
+	w->reserve_fd = -1;
 	w->ctl_event = NULL;
 	w->base = NULL;
 }

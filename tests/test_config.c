@@ -1378,10 +1378,58 @@ test_backend_min_protocol_refuses_no_limit(void **state)
 	    CONFIG_TLS_1_3);
 }
 
+/* ------------------------------------------------------------------ */
+/* Limits: half_close_timeout, max_startup_connections(_per_host)       */
+/* ------------------------------------------------------------------ */
+
+static void
+test_half_close_timeout_default_units_and_zero(void **state)
+{
+	struct config	*cfg = *state;
+	char		 err[ERRLEN];
+
+	assert_int_equal(cfg->half_close_timeout, 600000);
+	assert_int_equal(parse(cfg, "half_close_timeout = 0\n", "t.conf",
+	    err), 0);
+	assert_int_equal(cfg->half_close_timeout, 0);
+	assert_int_equal(parse(cfg, "half_close_timeout = 90s\n", "t.conf",
+	    err), 0);
+	assert_int_equal(cfg->half_close_timeout, 90000);
+	assert_rejected(cfg, "half_close_timeout = 2d\n", err);
+	assert_err_has(err, "half_close_timeout");
+	assert_rejected(cfg, "half_close_timeout = -1\n", err);
+}
+
+static void
+test_startup_caps_derive_from_max_connections(void **state)
+{
+	struct config	*cfg = *state;
+	char		 err[ERRLEN];
+
+	assert_int_equal(cfg->max_startup_connections, 0);
+	assert_int_equal(cfg->max_startup_connections_per_host, 0);
+	assert_int_equal(config_startup_cap(cfg), 1000);
+	assert_int_equal(config_startup_cap_per_host(cfg), 500);
+	assert_int_equal(set_opt(cfg, "max_connections=1", err), 0);
+	assert_int_equal(config_startup_cap(cfg), 1);
+	assert_int_equal(config_startup_cap_per_host(cfg), 1);
+	assert_int_equal(set_opt(cfg, "max_startup_connections=40", err), 0);
+	assert_int_equal(config_startup_cap(cfg), 40);
+	assert_int_equal(config_startup_cap_per_host(cfg), 20);
+	assert_int_equal(set_opt(cfg, "max_startup_connections_per_host=3",
+	    err), 0);
+	assert_int_equal(config_startup_cap_per_host(cfg), 3);
+	assert_rejected(cfg, "max_startup_connections = -1\n", err);
+	assert_rejected(cfg, "max_startup_connections_per_host = lots\n", err);
+	assert_err_has(err, "max_startup_connections_per_host");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		TEST(test_half_close_timeout_default_units_and_zero),
+		TEST(test_startup_caps_derive_from_max_connections),
 		TEST(test_defaults_match_documentation),
 		TEST(test_defaults_have_origin_default_and_validate),
 		TEST(test_key_names_are_the_config_file_spellings),
