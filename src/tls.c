@@ -3,6 +3,7 @@
  * start-up, so that a connection never finds out about a bad file.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -138,17 +139,45 @@ tls_check_key_permissions(const char *path, char *err, size_t errlen)
 }
 
 int
+tls_open_regular(const char *path)
+{
+	struct stat	st;
+	int		fd;
+
+	/*
+	 * O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+	 * writer, with the main loop (signals, metrics) stuck behind it.
+	 */
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0)
+		return -1;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return TLS_NOT_REGULAR;
+	}
+	return fd;
+}
+
+/*
+ * Every file OpenSSL will read is checked here first, so that OpenSSL's
+ * own fopen() only ever meets a regular file.
+ */
+int
 tls_check_readable(const char *what, const char *path, const char *origin,
     char *err, size_t errlen)
 {
-	FILE	*f = fopen(path, "r");
+	int	fd = tls_open_regular(path);
 
-	if (f == NULL) {
+	if (fd == TLS_NOT_REGULAR) {
+		snprintf(err, errlen, "%s: %s \"%s\" is not a regular file",
+		    origin, what, path);
+		return -1;
+	}
+	if (fd < 0) {
 		snprintf(err, errlen, "%s: could not open %s \"%s\": %s",
 		    origin, what, path, strerror(errno));
 		return -1;
 	}
-	fclose(f);
+	close(fd);
 	return 0;
 }
 
