@@ -59,8 +59,8 @@ continued() {
 		grep -qE -- "^$TAB$(forged_re "$what")$rest\$"; do
 		tries=$((tries - 1))
 		if [ "$tries" -le 0 ]; then
-			echo "no line matching \"$pattern\" followed by" \
-				"\"\\t$(forged "$what")$rest\" in $log:"
+			printf 'no line matching "%s" followed by "\\t%s%s" in %s:\n' \
+				"$pattern" "$(forged "$what")" "$rest" "$log"
 			cat -A "$log"
 			return 1
 		fi
@@ -113,15 +113,19 @@ make_forged_cert() {
 		keyUsage = critical, digitalSignature, keyEncipherment
 		extendedKeyUsage = clientAuth
 	EOF
-	(umask 077 && openssl genpkey -quiet -algorithm EC \
-		-pkeyopt ec_paramgen_curve:P-256 -out "$d/forged.key") &&
+	{
+		(umask 077 && openssl genpkey -quiet -algorithm EC \
+			-pkeyopt ec_paramgen_curve:P-256 -out "$d/forged.key") &&
 		openssl req -new -key "$d/forged.key" -config "$d/req.cnf" \
 			-out "$d/forged.csr" &&
 		openssl x509 -req -in "$d/forged.csr" -CA "$CERTS/intermediate.crt" \
 			-CAkey "$CERTS/intermediate.key" -CAcreateserial \
 			-CAserial "$d/serial" -days 2 -extfile "$d/req.cnf" \
-			-extensions client -out "$d/forged.crt" >"$d/openssl.log" 2>&1 ||
-		{ show "$d/openssl.log"; die "could not make the forged certificate"; }
+			-extensions client -out "$d/forged.crt"
+	} >"$d/openssl.log" 2>&1 || {
+		show "$d/openssl.log"
+		die "could not make the forged certificate"
+	}
 	# The newline is in the certificate itself.
 	openssl x509 -in "$d/forged.crt" -noout -subject -nameopt utf8,sep_comma_plus |
 		grep -qxF "$(forged CN)" || die "openssl did not put a newline in the CN"
