@@ -242,7 +242,6 @@ load_dir_crls(const char *dir, STACK_OF(X509_CRL) *crls)
 		char		 path[4096];
 		FILE		*f;
 		X509_CRL	*crl;
-
 		int		 fd;
 
 		if (!crl_name(de->d_name))
