@@ -5,12 +5,15 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 
@@ -679,14 +682,29 @@ int
 config_load_file(struct config *cfg, const char *path, char *err,
     size_t errlen)
 {
-	FILE	*f;
-	char	*text = NULL;
-	size_t	 len = 0, cap = 0, n;
-	int	 rc;
+	struct stat	 st;
+	FILE		*f;
+	char		*text = NULL;
+	size_t		 len = 0, cap = 0, n;
+	int		 rc, fd;
 
-	if ((f = fopen(path, "r")) == NULL)
+	/*
+	 * O_NONBLOCK: a FIFO in place of the file must not stop the main
+	 * loop (metrics, signals) at a reload; it opens at once and is then
+	 * refused, as is anything else but a regular file.
+	 */
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0)
 		return fail(err, errlen, path,
 		    "could not open configuration file: %s", strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return fail(err, errlen, path, "could not read configuration "
+		    "file: not a regular file");
+	}
+	if ((f = fdopen(fd, "r")) == NULL) {
+		close(fd);
+		return fail(err, errlen, path, "out of memory");
+	}
 	for (;;) {
 		if (len == cap) {
 			char *t;
