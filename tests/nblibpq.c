@@ -3,7 +3,7 @@
  * psycopg 3's async connections, node's pg-native and ruby-pg use it:
  * PQconnectStartParams/PQconnectPoll, PQsetnonblocking, poll() on PQsocket,
  * PQsendQuery/PQconsumeInput/PQisBusy/PQgetResult; never a blocking call
- * except PQcancel, which is libpq's own cancel (tests/drivers/README).
+ * except PQcancel, which is the cancel the driver contract asks for.
  *
  *   nblibpq connect|big|cancel|stall key=value ...
  *
@@ -268,9 +268,10 @@ nb_query(PGconn *conn, const char *sql, double deadline, PGresult **last,
 		return fail_result(conn, NULL);
 	for (;;) {
 		if ((w = nb_result(conn, deadline, &res)) == NB_WAIT_TIMEOUT) {
-			snprintf(msg, sizeof(msg), "%s: no result within its "
-			    "time, waiting in poll() on the socket with %d "
-			    "bytes held by OpenSSL", what, tls_pending(conn));
+			snprintf(msg, sizeof(msg), "%s: poll() on the socket "
+			    "waited until the timeout for the rest of the "
+			    "result, with %d bytes held by OpenSSL", what,
+			    tls_pending(conn));
 			PQclear(*last);
 			PQfinish(conn);
 			return fail(NULL, msg);
@@ -425,8 +426,8 @@ act_stall(PGconn *conn)
 	    "generate_series(1, %d)", NB_STALL_WIDTH, NB_STALL_ROWS);
 	for (int q = 1; q <= NB_STALL_QUERIES; q++) {
 		snprintf(what, sizeof(what), "stalled in query %d of %d "
-		    "(%.1f s after the first)", q, NB_STALL_QUERIES,
-		    now() - start);
+		    "(started %.1f s into the run, timeout %d s)", q,
+		    NB_STALL_QUERIES, now() - start, stall_timeout);
 		if ((rc = nb_query(conn, sql, deadline, &res, what)) != 0)
 			return rc;
 		if (res == NULL || PQntuples(res) != NB_STALL_ROWS ||
