@@ -62,12 +62,25 @@ prints() {
 	grep -Eq -- "$pattern" <<<"$out"
 }
 
+# record_max_within FILE N: the OK line in FILE names a largest record of
+# at most N bytes.
+record_max_within() {
+	local n
+	n=$(sed -n 's/^OK .* record_max=\([0-9]*\)$/\1/p' "$1")
+	echo "largest TLS record received: ${n:-none} bytes"
+	[ -n "$n" ] && [ "$n" -gt 0 ] && [ "$n" -le "$2" ]
+}
+
 test_stall() {
 	local port=${PORT[tls]} i
 	for i in $(seq 1 "$RUNS"); do
 		check "non-blocking libpq over TLS, run $i of $RUNS: ten queries of 300 rows of 7000 bytes all arrive within 20 s" \
 			prints '^OK ssl=on queries=10 rows=3000 ' stall "$port" verify-full timeout=20
 	done
+	cp "$CHECK_OUT" "$WORK/stall.out"
+	# 8 KiB of data, with TLS 1.3's type byte and tag (at most 256 more).
+	check "the gate's records to the client carry at most 8 KiB: the largest received in the last run is at most 8192 + 256 bytes" \
+		record_max_within "$WORK/stall.out" $((8192 + 256))
 }
 
 test_contract() {

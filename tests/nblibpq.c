@@ -16,7 +16,9 @@
  * socket is empty and nothing more comes.  libpq reads into the free part
  * of its 16 KiB input buffer, so records of 8 KiB (PostgreSQL's own) fit
  * and 16 KiB ones can be cut.  On a stall it says where it waited and how
- * many bytes OpenSSL held at that point.
+ * many bytes OpenSSL held at that point; when all arrive, the size of the
+ * largest TLS record received (its header's length: the data, plus the
+ * content type and tag in TLS 1.3).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -56,6 +58,7 @@ static const char	*vals[NB_MAX_KEYS + 2];
 static int		 nkeys;
 static long		 rows = 1000;
 static int		 stall_timeout = NB_STALL_TIMEOUT_S;
+static size_t		 record_max;	/* largest TLS record received */
 
 static double
 now(void)
@@ -116,6 +119,24 @@ tls_pending(PGconn *conn)
 	SSL	*ssl = PQsslInUse(conn) ? PQsslStruct(conn, "OpenSSL") : NULL;
 
 	return ssl != NULL ? SSL_pending(ssl) : 0;
+}
+
+/* OpenSSL shows every record header it reads: note the largest. */
+static void
+record_seen(int write_p, int version, int content_type, const void *buf,
+    size_t len, SSL *ssl, void *arg)
+{
+	const unsigned char	*h = buf;
+	size_t			 n;
+
+	(void)version;
+	(void)ssl;
+	(void)arg;
+	if (write_p || content_type != SSL3_RT_HEADER || len < 5)
+		return;
+	n = (size_t)h[3] << 8 | h[4];
+	if (n > record_max)
+		record_max = n;
 }
 
 /*
@@ -424,6 +445,8 @@ act_stall(PGconn *conn)
 
 	snprintf(sql, sizeof(sql), "SELECT repeat('x', %d) FROM "
 	    "generate_series(1, %d)", NB_STALL_WIDTH, NB_STALL_ROWS);
+	if (PQsslInUse(conn))
+		SSL_set_msg_callback(PQsslStruct(conn, "OpenSSL"), record_seen);
 	for (int q = 1; q <= NB_STALL_QUERIES; q++) {
 		snprintf(what, sizeof(what), "stalled in query %d of %d "
 		    "(started %.1f s into the run, timeout %d s)", q,
@@ -438,8 +461,9 @@ act_stall(PGconn *conn)
 		}
 		PQclear(res);
 	}
-	printf("OK ssl=%s queries=%d rows=%d seconds=%.2f\n", ssl_word(conn),
-	    NB_STALL_QUERIES, NB_STALL_QUERIES * NB_STALL_ROWS, now() - start);
+	printf("OK ssl=%s queries=%d rows=%d seconds=%.2f record_max=%zu\n",
+	    ssl_word(conn), NB_STALL_QUERIES, NB_STALL_QUERIES * NB_STALL_ROWS,
+	    now() - start, record_max);
 	PQfinish(conn);
 	return 0;
 }
