@@ -24,6 +24,7 @@ static struct evhttp	*metrics_http;
 static const char *const refusal_names[METRICS_REFUSED_NREASONS] = {
 	[METRICS_REFUSED_NO_SSL] = "ssl_required",
 	[METRICS_REFUSED_CERT_USER] = "certificate_user_mismatch",
+	[METRICS_REFUSED_NO_CLIENT_CERT] = "client_certificate_missing",
 	[METRICS_REFUSED_TOO_MANY] = "too_many_connections",
 	[METRICS_REFUSED_PROTOCOL] = "protocol_violation",
 	[METRICS_REFUSED_INJECTION] = "unencrypted_data_after_ssl_request",
@@ -36,7 +37,6 @@ static const char *const refusal_names[METRICS_REFUSED_NREASONS] = {
 
 static const char *const handshake_names[METRICS_HS_NREASONS] = {
 	[METRICS_HS_CLIENT_CERT] = "client_certificate_rejected",
-	[METRICS_HS_NO_CLIENT_CERT] = "client_certificate_missing",
 	[METRICS_HS_SERVER_CERT] = "server_certificate_rejected",
 	[METRICS_HS_VERSION] = "protocol_version",
 	[METRICS_HS_CIPHER] = "no_shared_cipher",

@@ -21,6 +21,7 @@ struct evbuffer;
 enum metrics_refusal {
 	METRICS_REFUSED_NO_SSL,		/* plaintext under require_ssl */
 	METRICS_REFUSED_CERT_USER,	/* verify-full: CN is not the user */
+	METRICS_REFUSED_NO_CLIENT_CERT,	/* clientcert wants one; none sent */
 	METRICS_REFUSED_TOO_MANY,	/* max_connections */
 	METRICS_REFUSED_PROTOCOL,	/* malformed or repeated packets */
 	METRICS_REFUSED_INJECTION,	/* bytes after SSLRequest */
@@ -35,7 +36,6 @@ enum metrics_refusal {
 /* Why a TLS handshake failed. */
 enum metrics_handshake {
 	METRICS_HS_CLIENT_CERT,		/* client certificate did not verify */
-	METRICS_HS_NO_CLIENT_CERT,	/* clientcert wants one; none sent */
 	METRICS_HS_SERVER_CERT,		/* client rejected ours */
 	METRICS_HS_VERSION,		/* no common protocol version */
 	METRICS_HS_CIPHER,		/* no common cipher or group */

@@ -35,12 +35,14 @@ write_now(struct conn *c, struct bufferevent *dst, const unsigned char *p,
 {
 	struct evbuffer	*out = bufferevent_get_output(dst);
 	SSL		*ssl = dst == c->client ? c->ssl : c->backend_ssl;
+	size_t		 record = dst == c->client ? RELAY_CLIENT_RECORD :
+			    RELAY_RECORD;
 	ssize_t		 n;
 
 	while (len > 0 && evbuffer_get_length(out) == 0) {
 		if (ssl != NULL)
-			n = SSL_write(ssl, p, (int)(len < RELAY_RECORD ? len :
-			    RELAY_RECORD));
+			n = SSL_write(ssl, p, (int)(len < record ? len :
+			    record));
 		else
 			n = send(bufferevent_getfd(dst), p, len,
 			    MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -473,8 +475,11 @@ relay_start(struct conn *c)
 		    "out of memory", NULL);
 		return;
 	}
-	if (c->ssl != NULL)
+	if (c->ssl != NULL) {
 		SSL_set_read_ahead(c->ssl, 1);
+		/* What libevent writes from the queue is cut the same way. */
+		SSL_set_max_send_fragment(c->ssl, RELAY_CLIENT_RECORD);
+	}
 	if (c->backend_ssl != NULL)
 		SSL_set_read_ahead(c->backend_ssl, 1);
 	evbuffer_free(c->startup);	/* forwarded; not needed again */

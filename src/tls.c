@@ -528,10 +528,6 @@ static const struct {
 	{ "bad certificate", METRICS_HS_SERVER_CERT, "the client rejected the server certificate" },
 	{ "certificate expired", METRICS_HS_SERVER_CERT, "the client says the server certificate has "
 	    "expired" },
-	{ "peer did not return a certificate", METRICS_HS_NO_CLIENT_CERT,
-	    "the client did not send a "
-	    "certificate, and clientcert requires one (libpq: sslcert and "
-	    "sslkey)" },
 	{ "no application protocol", METRICS_HS_OTHER, "the client offered "
 	    "ALPN protocols, none of them \"postgresql\"" },
 	{ "unexpected eof", METRICS_HS_EOF, "the client closed the connection during the "
