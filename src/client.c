@@ -118,23 +118,32 @@ refuse_no_ssl(struct conn *c)
 	snprintf(msg, sizeof(msg), "this server requires SSL (%s): rejected "
 	    "host \"%s\", user \"%s\", database \"%s\", no encryption", why,
 	    c->host, c->user, c->database);
-	conn_refuse(c, METRICS_REFUSED_NO_SSL, "28000", msg, cfg->require_ssl ?
-	    "Connect with sslmode=require, verify-ca or verify-full." :
-	    "Connect over SSL with a client certificate (sslcert, sslkey).");
+	/* With clientcert, SSL alone would be refused again. */
+	conn_refuse(c, METRICS_REFUSED_NO_SSL, "28000", msg,
+	    cfg->clientcert != CONFIG_CLIENTCERT_OFF ?
+	    "Connect over SSL with a client certificate (sslcert, sslkey)." :
+	    "Connect with sslmode=require, verify-ca or verify-full.");
 }
 
 /*
  * What startup.c needs to know about the connection to decide on a
- * StartupMessage: the client certificate's CN (the I/O side reads it,
- * startup.c judges it) and whether max_connections was already reached.
+ * StartupMessage: the client certificate and its CN (the I/O side reads
+ * them, startup.c judges them) and whether max_connections was reached.
  */
 static void
 peer_facts(struct conn *c, struct startup_peer *p)
 {
+	enum config_clientcert	mode = c->snap->cfg->clientcert;
+
 	memset(p, 0, sizeof(*p));
 	p->over_limit = c->over_limit;
-	p->cn_required = c->snap->cfg->clientcert ==
-	    CONFIG_CLIENTCERT_VERIFY_FULL && c->client.ssl != NULL;
+	p->cert_required = mode != CONFIG_CLIENTCERT_OFF &&
+	    c->client.ssl != NULL;
+	p->has_cert = c->client.ssl != NULL &&
+	    SSL_get0_peer_certificate(c->client.ssl) != NULL;
+	p->clientcert = config_clientcert_name(mode);
+	p->cn_required = mode == CONFIG_CLIENTCERT_VERIFY_FULL &&
+	    c->client.ssl != NULL;
 	if (p->cn_required)
 		p->cn_ok = trust_peer_common_name(c->client.ssl, p->cn,
 		    sizeof(p->cn)) == 0;

@@ -5,12 +5,15 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 
@@ -157,6 +160,17 @@ static const struct config_def config_defs[CONFIG_NKEYS] = {
 	[CONFIG_METRICS_LISTEN] = { "metrics_listen", T_STRING,
 	    OFF(metrics_listen), "", 0, 0,
 	    "'' (off) or host:port, e.g. 127.0.0.1:9187" },
+	[CONFIG_HALF_CLOSE_TIMEOUT] = { "half_close_timeout", T_MS,
+	    OFF(half_close_timeout), "10min", 0, 86400000,
+	    "0 (no limit) or a time up to 1d (units ms, s, min, h, d; "
+	    "default s)" },
+	[CONFIG_MAX_STARTUP_CONNECTIONS] = { "max_startup_connections", T_INT,
+	    OFF(max_startup_connections), "0", 0, 1000000,
+	    "0 (max_connections) or an integer up to 1000000" },
+	[CONFIG_MAX_STARTUP_CONNECTIONS_PER_HOST] = {
+	    "max_startup_connections_per_host", T_INT,
+	    OFF(max_startup_connections_per_host), "0", 0, 1000000,
+	    "0 (half of max_startup_connections) or an integer up to 1000000" },
 };
 
 #define BOOL_ALLOWED	"on, off, true, false, yes, no, 1, 0"
@@ -668,14 +682,29 @@ int
 config_load_file(struct config *cfg, const char *path, char *err,
     size_t errlen)
 {
-	FILE	*f;
-	char	*text = NULL;
-	size_t	 len = 0, cap = 0, n;
-	int	 rc;
+	struct stat	 st;
+	FILE		*f;
+	char		*text = NULL;
+	size_t		 len = 0, cap = 0, n;
+	int		 rc, fd;
 
-	if ((f = fopen(path, "r")) == NULL)
+	/*
+	 * O_NONBLOCK: a FIFO in place of the file must not stop the main
+	 * loop (metrics, signals) at a reload; it opens at once and is then
+	 * refused, as is anything else but a regular file.
+	 */
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0)
 		return fail(err, errlen, path,
 		    "could not open configuration file: %s", strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return fail(err, errlen, path, "could not read configuration "
+		    "file: not a regular file");
+	}
+	if ((f = fdopen(fd, "r")) == NULL) {
+		close(fd);
+		return fail(err, errlen, path, "out of memory");
+	}
 	for (;;) {
 		if (len == cap) {
 			char *t;
@@ -717,6 +746,28 @@ config_load_file(struct config *cfg, const char *path, char *err,
 			return fail(err, errlen, path, "out of memory");
 	}
 	return rc;
+}
+
+/*
+ * 0 means "derived": as many connections in the startup phase as there may
+ * be sessions, and half of that from any one address, so that one source
+ * cannot take every slot that is being set up.
+ */
+int
+config_startup_cap(const struct config *cfg)
+{
+	return cfg->max_startup_connections > 0 ?
+	    cfg->max_startup_connections : cfg->max_connections;
+}
+
+int
+config_startup_cap_per_host(const struct config *cfg)
+{
+	int	half = config_startup_cap(cfg) / 2;
+
+	if (cfg->max_startup_connections_per_host > 0)
+		return cfg->max_startup_connections_per_host;
+	return half > 0 ? half : 1;
 }
 
 int

@@ -77,6 +77,9 @@ enum config_key {
 	CONFIG_TCP_KEEPALIVES_INTERVAL,
 	CONFIG_TCP_KEEPALIVES_COUNT,
 	CONFIG_METRICS_LISTEN,
+	CONFIG_HALF_CLOSE_TIMEOUT,
+	CONFIG_MAX_STARTUP_CONNECTIONS,
+	CONFIG_MAX_STARTUP_CONNECTIONS_PER_HOST,
 	CONFIG_NKEYS
 };
 
@@ -124,6 +127,9 @@ struct config {
 	int		 tcp_keepalives_interval;
 	int		 tcp_keepalives_count;
 	char		*metrics_listen;	/* "" or "host:port" */
+	int		 half_close_timeout;	/* milliseconds; 0 = none */
+	int		 max_startup_connections;	/* 0: max_connections */
+	int		 max_startup_connections_per_host;	/* 0: half that */
 
 	/* Where each key was last set ("file:line", "-c"); NULL = default. */
 	char		*origin[CONFIG_NKEYS];
@@ -157,6 +163,13 @@ int config_load_file(struct config *, const char *path, char *err,
 
 /* Cross-key checks once everything is set (e.g. max >= min version). */
 int config_validate(const struct config *, char *err, size_t errlen);
+
+/*
+ * The startup-phase caps in force: max_startup_connections and
+ * max_startup_connections_per_host with 0 ("derived") worked out.
+ */
+int config_startup_cap(const struct config *);
+int config_startup_cap_per_host(const struct config *);
 
 /* Split "host:port" or "[v6]:port"; -1 when malformed. */
 int config_split_hostport(const char *, char *host, size_t hostlen, int *port);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -23,8 +24,6 @@
 
 /* A finished connection has this long to flush its last bytes. */
 #define CONN_FLUSH_TIMEOUT_SEC	10
-/* How long a backend may take to close after the client did. */
-#define CONN_LINGER_SEC		10
 
 /* What a side waits for in a state. */
 enum side_wait {
@@ -67,7 +66,7 @@ static const struct {
 	[CONN_RELAY] =		{ "in session", SIDE_READ, SIDE_READ,
 				  CONN_TIMER_NONE, false },
 	[CONN_HALF_CLOSED] =	{ "in session, client closed", SIDE_NONE,
-				  SIDE_READ, CONN_TIMER_LINGER, false },
+				  SIDE_READ, CONN_TIMER_SILENCE, false },
 	[CONN_CLOSING] =	{ "closing", SIDE_NONE, SIDE_NONE,
 				  CONN_TIMER_FLUSH, false },
 	[CONN_CLOSED] =		{ "closed", SIDE_NONE, SIDE_NONE,
@@ -365,6 +364,27 @@ side_arm(struct side *s)
 		event_active(s->rd, EV_READ, 0);
 }
 
+static void	arm_timer(struct conn *);
+
+/*
+ * A side is held back while its peer's queue is full.  The backend's
+ * silence after the client's end is not counted meanwhile: the backend
+ * then waits for the gate, not the other way round.
+ */
+static void
+side_set_paused(struct side *s, bool paused)
+{
+	struct conn	*c = s->conn;
+
+	if (s->paused == paused)
+		return;
+	s->paused = paused;
+	side_arm(s);
+	if (s == &c->backend && conn_table[c->state].timer ==
+	    CONN_TIMER_SILENCE)
+		arm_timer(c);
+}
+
 static void
 side_break(struct side *s)
 {
@@ -390,10 +410,8 @@ side_flush(struct side *s)
 		}
 		buf_drain(&s->out, (size_t)n);
 	}
-	if (s->peer->paused && s->out.len <= CONN_HIGH_WATER / 2) {
-		s->peer->paused = false;
-		side_arm(s->peer);
-	}
+	if (s->peer->paused && s->out.len <= CONN_HIGH_WATER / 2)
+		side_set_paused(s->peer, false);
 	if (s->out.len > 0)
 		return;
 	if (s->shut_pending && !s->shut) {
@@ -418,9 +436,9 @@ side_event(evutil_socket_t fd, short what, void *arg)
 	if (!s->broken && (what & EV_WRITE)) {
 		if (w == SIDE_CONNECTED)
 			ready = true;
-		if (w == SIDE_READ && s->read_wants_write) {
+		if (w == SIDE_READ && s->read_wants_write && !s->paused) {
 			s->read_wants_write = false;
-			ready = !s->paused;
+			ready = true;
 		}
 		if (s->out.len > 0 && !s->write_wants_read)
 			side_flush(s);
@@ -618,10 +636,8 @@ side_write(struct side *s, const void *p, size_t len)
 		return;
 	}
 	/* s is slow: hold its peer back until s drains. */
-	if (s->out.len >= CONN_HIGH_WATER && !s->peer->paused) {
-		s->peer->paused = true;
-		side_arm(s->peer);
-	}
+	if (s->out.len >= CONN_HIGH_WATER)
+		side_set_paused(s->peer, true);
 	side_arm(s);
 }
 
@@ -668,15 +684,13 @@ side_close(struct side *s)
 	buf_free(&s->out);
 	buf_free(&s->in);
 	s->ssl_retry = 0;
-	s->paused = s->read_wants_write = s->write_wants_read = false;
+	s->read_wants_write = s->write_wants_read = false;
 	s->eof = s->shut_pending = s->shut = s->broken = false;
 	s->errnum = 0;
 	s->error[0] = '\0';
+	s->paused = false;
 	/* The peer no longer waits on a queue that is gone. */
-	if (s->peer->paused) {
-		s->peer->paused = false;
-		side_arm(s->peer);
-	}
+	side_set_paused(s->peer, false);
 }
 
 /* The connection. */
@@ -687,6 +701,42 @@ set_timeout(struct event *ev, int ms)
 	struct timeval	tv = { ms / 1000, (ms % 1000) * 1000 };
 
 	evtimer_add(ev, &tv);
+}
+
+/* (Re)start the state's timer as the table says, or stop it. */
+static void
+arm_timer(struct conn *c)
+{
+	const struct config	*cfg = c->snap->cfg;
+	int			 ms = 0;
+
+	switch (conn_table[c->state].timer) {
+	case CONN_TIMER_NONE:
+	case CONN_TIMER_AUTH:
+		break;
+	case CONN_TIMER_CONNECT:
+		ms = cfg->backend_connect_timeout;
+		break;
+	case CONN_TIMER_SILENCE:
+		/* 0: no bound; and none while the gate holds it back. */
+		if (!c->backend.paused)
+			ms = cfg->half_close_timeout;
+		break;
+	case CONN_TIMER_FLUSH:
+		ms = CONN_FLUSH_TIMEOUT_SEC * 1000;
+		break;
+	}
+	if (ms > 0)
+		set_timeout(c->timer, ms);
+	else
+		evtimer_del(c->timer);
+}
+
+void
+conn_restart_timer(struct conn *c)
+{
+	if (c->state != CONN_CLOSED)
+		arm_timer(c);
 }
 
 static void
@@ -718,52 +768,113 @@ auth_expired(evutil_socket_t fd, short what, void *arg)
 
 /*
  * The connection leaves the startup phase (for a session, or to close):
- * authentication_timeout no longer applies.
+ * authentication_timeout no longer applies, and it no longer counts
+ * against max_startup_connections.
  */
 static void
 left_startup(struct conn *c)
 {
 	if (c->auth_timer != NULL)
 		evtimer_del(c->auth_timer);
+	if (c->in_startup) {
+		startcap_leave(&c->source);
+		c->in_startup = false;
+	}
 }
 
 void
 conn_set_state(struct conn *c, enum conn_state state,
     const struct conn_phase *phase)
 {
-	const struct config	*cfg = c->snap->cfg;
-
 	if (c->state == CONN_CLOSED)
 		return;		/* nothing revives a closed connection */
 	if (conn_table[c->state].startup && !conn_table[state].startup)
 		left_startup(c);
 	c->state = state;
 	c->phase = phase;
-	switch (conn_table[state].timer) {
-	case CONN_TIMER_NONE:
-	case CONN_TIMER_AUTH:
-		evtimer_del(c->timer);
-		break;
-	case CONN_TIMER_CONNECT:
-		set_timeout(c->timer, cfg->backend_connect_timeout);
-		break;
-	case CONN_TIMER_LINGER:
-		set_timeout(c->timer, CONN_LINGER_SEC * 1000);
-		break;
-	case CONN_TIMER_FLUSH:
-		set_timeout(c->timer, CONN_FLUSH_TIMEOUT_SEC * 1000);
-		break;
-	}
+	arm_timer(c);
 	side_arm(&c->client);
 	side_arm(&c->backend);
+}
+
+void
+conn_turn_away(int fd, const char *message)
+{
+	uint8_t	buf[PGPROTO_ERROR_MAX], drain[512];
+	size_t	n;
+	int	i = 0;
+
+	n = pgproto_build_error(buf, sizeof(buf), "53300", message, NULL);
+	if (n <= sizeof(buf))
+		(void)!send(fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	shutdown(fd, SHUT_WR);
+	/*
+	 * A close with unread bytes (the SSLRequest, usually there by now)
+	 * would reset the connection, and a reset may overtake the answer.
+	 */
+	while (i++ < 4 && recv(fd, drain, sizeof(drain), MSG_DONTWAIT) > 0)
+		;
+	close(fd);
+}
+
+/* Once a second at most over all workers, for refusals a flood repeats. */
+static bool
+log_this_second(void)
+{
+	static _Atomic long	last;
+	long			now = (long)time(NULL);
+
+	return atomic_exchange_explicit(&last, now, memory_order_relaxed) !=
+	    now;
+}
+
+/*
+ * max_startup_connections(_per_host): a connection that has not finished
+ * its startup phase costs a TLS handshake and its state (about 47 KB) for
+ * up to authentication_timeout; past a cap, it is answered at once.
+ * Returns false when fd was turned away.
+ */
+static bool
+admit_startup(struct worker *w, const struct config *cfg, int fd,
+    const struct sockaddr *sa, int salen, struct startcap_key *key)
+{
+	char	host[64] = "?", port[8] = "?", src[64], msg[256];
+	unsigned cap = (unsigned)config_startup_cap(cfg),
+		 per_host = (unsigned)config_startup_cap_per_host(cfg);
+	enum startcap_verdict v;
+
+	startcap_key_of(key, sa);
+	if ((v = startcap_enter(key, cap, per_host)) == STARTCAP_OK)
+		return true;
+	startcap_key_name(key, src, sizeof(src));
+	if (v == STARTCAP_HOST_FULL)
+		snprintf(msg, sizeof(msg), "sorry, too many connections from "
+		    "%s in the startup phase (max_startup_connections_per_host "
+		    "= %u)", src, per_host);
+	else
+		snprintf(msg, sizeof(msg), "sorry, too many connections in the "
+		    "startup phase (max_startup_connections = %u)", cap);
+	METRICS_INC(w, refused[v == STARTCAP_HOST_FULL ?
+	    METRICS_REFUSED_STARTUP_HOST : METRICS_REFUSED_STARTUP]);
+	if (log_this_second()) {
+		if (sa->sa_family != AF_UNIX)
+			getnameinfo(sa, (socklen_t)salen, host, sizeof(host),
+			    port, sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV);
+		log_info("refused connection from host=%s port=%s: %s (further "
+		    "such refusals this second are not logged)", host, port,
+		    msg);
+	}
+	conn_turn_away(fd, msg);
+	return false;
 }
 
 struct conn *
 conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen)
 {
-	struct snapshot	*snap;
-	struct conn	*c;
-	unsigned	 open, max;
+	struct snapshot		*snap;
+	struct conn		*c;
+	struct startcap_key	 key;
+	unsigned		 open, max;
 
 	snap = gate_snapshot();
 	max = (unsigned)snap->cfg->max_connections;
@@ -781,8 +892,14 @@ conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen)
 		close(fd);
 		return NULL;
 	}
+	if (!admit_startup(w, snap->cfg, fd, sa, salen, &key)) {
+		atomic_fetch_sub_explicit(&gate.nconns, 1, memory_order_relaxed);
+		snapshot_unref(snap);
+		return NULL;
+	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		atomic_fetch_sub_explicit(&gate.nconns, 1, memory_order_relaxed);
+		startcap_leave(&key);
 		log_error("out of memory accepting a connection");
 		snapshot_unref(snap);
 		close(fd);
@@ -791,6 +908,8 @@ conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen)
 	c->worker = w;
 	c->snap = snap;
 	c->state = CONN_NEW;
+	c->source = key;
+	c->in_startup = true;
 	c->over_limit = startup_admit(open, max) == STARTUP_ADMIT_REFUSE;
 	side_init(c, &c->client, &c->backend, "client");
 	side_init(c, &c->backend, &c->client, "backend");

@@ -21,6 +21,7 @@
 #include "pgproto.h"
 #include "pgstream.h"
 #include "policy.h"
+#include "startcap.h"
 
 /*
  * A side's peer is not read while the side's queue holds this much; it is
@@ -61,7 +62,8 @@ enum conn_timer {
 	CONN_TIMER_NONE,
 	CONN_TIMER_AUTH,	/* authentication_timeout: the startup phase */
 	CONN_TIMER_CONNECT,	/* backend_connect_timeout: each backend step */
-	CONN_TIMER_LINGER,	/* the backend's end after the client's */
+	CONN_TIMER_SILENCE,	/* half_close_timeout: the backend's silence
+				   after the client's end */
 	CONN_TIMER_FLUSH,	/* the last bytes of a closing connection */
 };
 
@@ -149,6 +151,8 @@ struct conn {
 	bool			 direct_tls;	/* TLS without SSLRequest */
 	bool			 established;	/* reached CONN_RELAY */
 	bool			 over_limit;	/* accepted past max_connections */
+	bool			 in_startup;	/* counted by startcap */
+	struct startcap_key	 source;	/* ... under this source */
 
 	char			 host[64];	/* client address, for logs */
 	char			 port[8];
@@ -171,11 +175,25 @@ struct conn *conn_new(struct worker *, int fd, const struct sockaddr *,
     int socklen);
 
 /*
+ * Answer a socket that gets no connection state with a FATAL 53300
+ * ErrorResponse and close it.  libpq reads an ErrorResponse in answer to
+ * its SSLRequest too (PostgreSQL's postmaster sends one when it cannot
+ * fork).  Logging and counting are the caller's.
+ */
+void conn_turn_away(int fd, const char *message);
+
+/*
  * The one place a connection's state changes: arms what the new state
  * waits for, as conn.c's table says, and hands its events to phase.
  */
 void conn_set_state(struct conn *, enum conn_state,
     const struct conn_phase *);
+
+/*
+ * Start the state's timer over: the backend spoke, so it is not silent
+ * (CONN_TIMER_SILENCE).
+ */
+void conn_restart_timer(struct conn *);
 
 /* For logs: "waiting for the startup packet". */
 const char *conn_state_name(enum conn_state);

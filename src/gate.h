@@ -64,6 +64,7 @@ struct worker {
 	struct evconnlistener	*listeners[WORKER_MAX_LISTENERS];
 	int			 nlisteners;
 	struct event		*accept_pause;	/* after EMFILE: wait a moment */
+	int			 reserve_fd;	/* given up to answer at EMFILE */
 	time_t			 last_overload_log;	/* rate limit */
 	int			 ctl[2];	/* main -> worker commands */
 	struct event		*ctl_event;

@@ -9,17 +9,20 @@
 #include <netinet/in.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/listener.h>
 
 #include "client.h"
+#include "conn.h"
 #include "gate.h"
 #include "config.h"
 #include "listener.h"
@@ -36,6 +39,14 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 }
 
 #define ACCEPT_PAUSE_MS	250
+/* Connections answered from the reserve per wake-up, so others run too. */
+#define ACCEPT_RESERVE_BATCH	64
+
+int
+listener_reserve_open(void)
+{
+	return open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
 
 static void
 resume_accepting(evutil_socket_t fd, short what, void *arg)
@@ -49,10 +60,52 @@ resume_accepting(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
+ * Out of descriptors: give up the reserve for one accept(), answer that
+ * client with 53300 as PostgreSQL does when it cannot fork, close, take
+ * the reserve back; and again for what else waits.  Silence would leave
+ * the client hanging until its own timeout.  Returns false when that did
+ * not work (no reserve, or another thread took the freed descriptor).
+ */
+static bool
+answer_from_reserve(struct worker *w, struct evconnlistener *l, int *err)
+{
+	static _Atomic long	last_log;
+	long			now;
+	int			fd, n = 0;
+
+	if (w->reserve_fd < 0)		/* lost last time: try again */
+		w->reserve_fd = listener_reserve_open();
+	while (w->reserve_fd >= 0 && n < ACCEPT_RESERVE_BATCH) {
+		close(w->reserve_fd);
+		fd = accept4(evconnlistener_get_fd(l), NULL, NULL,
+		    SOCK_CLOEXEC | SOCK_NONBLOCK);
+		*err = errno;
+		if (fd >= 0) {
+			conn_turn_away(fd, "sorry, too many clients already");
+			METRICS_INC(w, refused[METRICS_REFUSED_NO_FDS]);
+			n++;
+		}
+		w->reserve_fd = listener_reserve_open();
+		if (fd < 0)
+			break;
+	}
+	now = (long)time(NULL);
+	if (n > 0 && atomic_exchange_explicit(&last_log, now,
+	    memory_order_relaxed) != now)
+		log_warn("out of file descriptors: answered %d client%s with "
+		    "53300 and closed (raise the open file limit, or lower "
+		    "max_connections)", n, n == 1 ? "" : "s");
+	/* Queue empty: done.  Anything else: pause and try again. */
+	return w->reserve_fd >= 0 && (n == ACCEPT_RESERVE_BATCH ||
+	    *err == EAGAIN || *err == EWOULDBLOCK);
+}
+
+/*
  * EMFILE and friends.  The pending connection stays in the backlog, so the
  * socket is readable again at once: without a pause, the loop would spin
  * and the log fill up.  Stop accepting for a moment, say so once, go on;
- * never exit.
+ * never exit.  Out of descriptors, the reserve answers first; the pause is
+ * for when even that fails.
  */
 static void
 accept_error_cb(struct evconnlistener *l, void *arg)
@@ -61,7 +114,8 @@ accept_error_cb(struct evconnlistener *l, void *arg)
 	struct timeval	 tv = { 0, ACCEPT_PAUSE_MS * 1000 };
 	int		 err = errno;
 
-	(void)l;
+	if ((err == EMFILE || err == ENFILE) && answer_from_reserve(w, l, &err))
+		return;
 	if (w->accept_pause == NULL && (w->accept_pause = evtimer_new(w->base,
 	    resume_accepting, w)) == NULL)
 		return;

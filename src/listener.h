@@ -14,4 +14,10 @@ int listener_open(struct worker *, const struct config *, char *err,
     size_t errlen);
 void listener_close_all(struct worker *);
 
+/*
+ * A descriptor held in reserve (/dev/null), so that a worker out of them
+ * can still accept one connection to answer it; -1 on failure.
+ */
+int listener_reserve_open(void);
+
 #endif

@@ -1,7 +1,8 @@
 /*
  * log: timestamps in UTC with milliseconds, the pid, and a PostgreSQL-style
  * severity.  Each stderr line is written with a single write(2) so lines
- * from concurrent processes never interleave.
+ * from concurrent processes never interleave, and every message is escaped
+ * here, once, so that no text a client or backend chose can start a line.
  */
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -43,6 +44,49 @@ log_problem_count(void)
 	return atomic_load(&log_problems);
 }
 
+size_t
+log_escape(const char *in, size_t inlen, char *out, size_t outlen)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	size_t			 o = 0;
+
+	if (outlen == 0)
+		return 0;
+	for (size_t i = 0; i < inlen; i++) {
+		unsigned char	 ch = (unsigned char)in[i];
+		char		 esc[4];
+		size_t		 k = 0;
+
+		/*
+		 * PostgreSQL's own rule for a newline inside a message: a tab
+		 * after it, so the continuation cannot pass for a line of its
+		 * own.  A tab is harmless; other control bytes (CR, ESC and
+		 * the rest, DEL) could rewrite what a terminal shows, so they
+		 * are spelled out.
+		 */
+		if (ch == '\n') {
+			esc[k++] = '\n';
+			esc[k++] = '\t';
+		} else if (ch == '\r') {
+			esc[k++] = '\\';
+			esc[k++] = 'r';
+		} else if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+			esc[k++] = '\\';
+			esc[k++] = 'x';
+			esc[k++] = hex[ch >> 4];
+			esc[k++] = hex[ch & 0xf];
+		} else
+			esc[k++] = (char)ch;
+		/* Truncate before an escape rather than cut one in half. */
+		if (o + k >= outlen)
+			break;
+		memcpy(out + o, esc, k);
+		o += k;
+	}
+	out[o] = '\0';
+	return o;
+}
+
 static const char *
 level_name(enum log_level level)
 {
@@ -72,7 +116,7 @@ syslog_priority(enum log_level level)
 void
 log_msg(enum log_level level, const char *fmt, ...)
 {
-	char		 line[2048];
+	char		 line[4096], msg[2048];
 	struct timeval	 tv;
 	struct tm	 tm;
 	va_list		 ap;
@@ -104,12 +148,12 @@ log_msg(enum log_level level, const char *fmt, ...)
 			n += (size_t)r;
 	}
 	va_start(ap, fmt);
-	r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+	r = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* One place for every caller: room is kept for the final newline. */
 	if (r > 0)
-		n += (size_t)r;
-	if (n > sizeof(line) - 2)
-		n = sizeof(line) - 2;
+		n += log_escape(msg, (size_t)r < sizeof(msg) ? (size_t)r :
+		    sizeof(msg) - 1, line + n, sizeof(line) - n - 1);
 	if (target == LOG_TARGET_SYSLOG) {
 		line[n] = '\0';
 		syslog(syslog_priority(level), "%s", line);

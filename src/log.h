@@ -5,6 +5,8 @@
 #ifndef LOG_H
 #define LOG_H
 
+#include <stddef.h>
+
 enum log_level { LOG_LEVEL_DEBUG, LOG_LEVEL_LOG, LOG_LEVEL_WARNING,
     LOG_LEVEL_ERROR, LOG_LEVEL_FATAL };
 
@@ -19,6 +21,14 @@ void log_set_target(enum log_target);
 
 /* Warnings and errors logged since start (for --check's verdict). */
 unsigned log_problem_count(void);
+
+/*
+ * Copy in (inlen bytes) to out as a log line may hold it: a newline gets a
+ * tab after it, as PostgreSQL writes it, CR is written \r and every other
+ * control byte but tab (DEL too) \xNN.  out is NUL-terminated, truncated
+ * between escapes; returns its length.  Pure: for the unit tests.
+ */
+size_t log_escape(const char *in, size_t inlen, char *out, size_t outlen);
 
 void log_msg(enum log_level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

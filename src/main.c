@@ -112,16 +112,27 @@ fail:
 }
 
 /*
- * Each session holds two descriptors, and each worker a few of its own
- * (event loop, command pipe, listening sockets); let max_connections be
- * reachable.
+ * The descriptors of what the gate accepts, not only of its sessions:
+ * client.c takes up to 2 x max_connections connections (past the limit, to
+ * answer 53300 or to forward a cancel request), and each may hold a socket
+ * to the backend too; each worker has its event loop, command pipe,
+ * listening sockets and one reserve descriptor (listener.c); the metrics
+ * endpoint its socket and clients; 64 for the rest (stdio, the main loop,
+ * syslog, files read at a reload).
  */
+static rlim_t
+main_fd_budget(int max_connections, int workers)
+{
+	return (rlim_t)max_connections * 4 +
+	    (rlim_t)workers * (4 + WORKER_MAX_LISTENERS) +
+	    1 + METRICS_MAX_CLIENTS + 64;
+}
+
 static void
 raise_fd_limit(int max_connections, int workers)
 {
 	struct rlimit	rl;
-	rlim_t		want = (rlim_t)max_connections * 2 +
-			    (rlim_t)workers * (6 + WORKER_MAX_LISTENERS) + 64;
+	rlim_t		want = main_fd_budget(max_connections, workers);
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
 		return;
@@ -132,7 +143,8 @@ raise_fd_limit(int max_connections, int workers)
 	if (rl.rlim_cur < want)
 		log_warn("open file limit %llu is below the %llu that "
 		    "max_connections = %d needs; raise it (ulimit -n, or "
-		    "LimitNOFILE= in the systemd unit)",
+		    "LimitNOFILE= in the systemd unit); until then, a client "
+		    "that finds no descriptor free gets 53300",
 		    (unsigned long long)rl.rlim_cur,
 		    (unsigned long long)want, max_connections);
 }

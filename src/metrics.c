@@ -16,22 +16,26 @@
 #include "gate.h"
 #include "log.h"
 #include "metrics.h"
+#include "startcap.h"
 
 static struct evhttp	*metrics_http;
 
 static const char *const refusal_names[METRICS_REFUSED_NREASONS] = {
 	[METRICS_REFUSED_NO_SSL] = "ssl_required",
 	[METRICS_REFUSED_CERT_USER] = "certificate_user_mismatch",
+	[METRICS_REFUSED_NO_CLIENT_CERT] = "client_certificate_missing",
 	[METRICS_REFUSED_TOO_MANY] = "too_many_connections",
 	[METRICS_REFUSED_PROTOCOL] = "protocol_violation",
 	[METRICS_REFUSED_INJECTION] = "unencrypted_data_after_ssl_request",
 	[METRICS_REFUSED_BACKEND] = "backend_unreachable",
 	[METRICS_REFUSED_TIMEOUT] = "authentication_timeout",
+	[METRICS_REFUSED_NO_FDS] = "out_of_file_descriptors",
+	[METRICS_REFUSED_STARTUP] = "max_startup_connections",
+	[METRICS_REFUSED_STARTUP_HOST] = "max_startup_connections_per_host",
 };
 
 static const char *const handshake_names[METRICS_HS_NREASONS] = {
 	[METRICS_HS_CLIENT_CERT] = "client_certificate_rejected",
-	[METRICS_HS_NO_CLIENT_CERT] = "client_certificate_missing",
 	[METRICS_HS_SERVER_CERT] = "server_certificate_rejected",
 	[METRICS_HS_VERSION] = "protocol_version",
 	[METRICS_HS_CIPHER] = "no_shared_cipher",
@@ -77,6 +81,36 @@ sum_workers(size_t offset)
 	return total;
 }
 
+/* max_startup_connections(_per_host): the counts and the busiest sources. */
+static void
+startup_phase(struct evbuffer *out, const struct config *cfg)
+{
+	struct startcap_source	top[STARTCAP_TOP];
+	char			name[64];
+	int			n = startcap_top(top, STARTCAP_TOP);
+
+	family(out, "startup_connections", "gauge",
+	    "Client connections in the startup phase (not yet in session "
+	    "or refused).");
+	evbuffer_add_printf(out, "pgsslgate_startup_connections %u\n",
+	    startcap_total());
+	family(out, "startup_connections_limit", "gauge",
+	    "max_startup_connections and max_startup_connections_per_host "
+	    "in force.");
+	evbuffer_add_printf(out, "pgsslgate_startup_connections_limit{scope="
+	    "\"total\"} %d\npgsslgate_startup_connections_limit{scope="
+	    "\"per_host\"} %d\n", config_startup_cap(cfg),
+	    config_startup_cap_per_host(cfg));
+	family(out, "startup_connections_by_source", "gauge",
+	    "Startup-phase connections of the sources holding the most "
+	    "(at most 5 sources).");
+	for (int i = 0; i < n; i++) {
+		startcap_key_name(&top[i].key, name, sizeof(name));
+		evbuffer_add_printf(out, "pgsslgate_startup_connections_by_source"
+		    "{source=\"%s\"} %u\n", name, top[i].count);
+	}
+}
+
 void
 metrics_render(struct evbuffer *out)
 {
@@ -91,6 +125,7 @@ metrics_render(struct evbuffer *out)
 	    "Client connections open now, in any state.");
 	evbuffer_add_printf(out, "pgsslgate_connections_active %u\n",
 	    atomic_load_explicit(&gate.nconns, memory_order_relaxed));
+	startup_phase(out, snap->cfg);
 	family(out, "sessions_total", "counter",
 	    "Sessions set up with the backend, by transport.");
 	evbuffer_add_printf(out, "pgsslgate_sessions_total{transport=\"tls\"} "

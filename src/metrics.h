@@ -12,22 +12,30 @@
 struct event_base;
 struct evbuffer;
 
+/* Scrapers served at once by the metrics endpoint. */
+#ifndef METRICS_MAX_CLIENTS
+#define METRICS_MAX_CLIENTS	8
+#endif
+
 /* Why a client was refused with an ErrorResponse or closed. */
 enum metrics_refusal {
 	METRICS_REFUSED_NO_SSL,		/* plaintext under require_ssl */
 	METRICS_REFUSED_CERT_USER,	/* verify-full: CN is not the user */
+	METRICS_REFUSED_NO_CLIENT_CERT,	/* clientcert wants one; none sent */
 	METRICS_REFUSED_TOO_MANY,	/* max_connections */
 	METRICS_REFUSED_PROTOCOL,	/* malformed or repeated packets */
 	METRICS_REFUSED_INJECTION,	/* bytes after SSLRequest */
 	METRICS_REFUSED_BACKEND,	/* backend unreachable */
 	METRICS_REFUSED_TIMEOUT,	/* authentication_timeout */
+	METRICS_REFUSED_NO_FDS,		/* accept() ran out of descriptors */
+	METRICS_REFUSED_STARTUP,	/* max_startup_connections */
+	METRICS_REFUSED_STARTUP_HOST,	/* max_startup_connections_per_host */
 	METRICS_REFUSED_NREASONS
 };
 
 /* Why a TLS handshake failed. */
 enum metrics_handshake {
 	METRICS_HS_CLIENT_CERT,		/* client certificate did not verify */
-	METRICS_HS_NO_CLIENT_CERT,	/* clientcert wants one; none sent */
 	METRICS_HS_SERVER_CERT,		/* client rejected ours */
 	METRICS_HS_VERSION,		/* no common protocol version */
 	METRICS_HS_CIPHER,		/* no common cipher or group */

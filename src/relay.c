@@ -40,6 +40,9 @@ forward(struct side *from, const unsigned char *p, size_t n)
 	/* Both ways are typed messages: the StartupMessage went before. */
 	pgstream_scan(&from->msgs, p, n);
 	side_write(from->peer, p, n);
+	/* A backend that talks after the client's end is not silent. */
+	if (from == &c->backend && c->state == CONN_HALF_CLOSED)
+		conn_restart_timer(c);
 }
 
 /*
@@ -47,7 +50,10 @@ forward(struct side *from, const unsigned char *p, size_t n)
  * sent just before is answered, as it would be by PostgreSQL directly.  So
  * the end is passed on to the backend (once what is queued for it has
  * left) and its answer relayed until it closes, which PostgreSQL does on
- * EOF; the linger timer bounds the wait for one that does not.
+ * EOF, after the query in hand.  half_close_timeout (0: none) bounds only
+ * a backend that holds the connection and says nothing: every byte from
+ * it starts the count again, and while the gate holds it back (the client
+ * reads the answer slowly) nothing is counted (conn.c's silence timer).
  */
 static void
 client_half_closed(struct conn *c)
@@ -127,9 +133,13 @@ relay_failed(struct side *s)
 static void
 relay_timeout(struct conn *c, enum conn_timer t)
 {
+	char	why[128];
+
 	(void)t;
-	ended(&c->backend, false, "no end from the backend after the client "
-	    "closed");
+	snprintf(why, sizeof(why), "no end from the backend after the client "
+	    "closed: silent for half_close_timeout (%d ms)",
+	    c->snap->cfg->half_close_timeout);
+	ended(&c->backend, false, why);
 }
 
 static void
@@ -176,6 +186,11 @@ relay_start(struct conn *c)
 		log_session_start(c);
 	free(c->startup);	/* forwarded; not needed again */
 	c->startup = NULL;
+	if (c->client.ssl != NULL) {
+		c->client.record = RELAY_CLIENT_RECORD;
+		/* Whatever else OpenSSL writes is cut the same way. */
+		SSL_set_max_send_fragment(c->client.ssl, RELAY_CLIENT_RECORD);
+	}
 	conn_set_state(c, CONN_RELAY, &relay_phase);
 	/* Bytes the client sent after its StartupMessage follow it ... */
 	forward_held(&c->client);

@@ -10,6 +10,15 @@
 
 #include "conn.h"
 
+/*
+ * Toward clients, at most 8 KiB per TLS record, as PostgreSQL sends them
+ * (its send buffer): libpq reads into what is free of its 16 KiB input
+ * buffer, and a non-blocking libpq client (psycopg's async connections,
+ * pg-native, ruby-pg) that stops in the middle of a larger record then
+ * polls a quiet socket while the rest of the record waits inside OpenSSL.
+ */
+#define RELAY_CLIENT_RECORD	8192
+
 /* The most one side is read at a time (the worker's scratch buffer). */
 #define RELAY_READ	(4 * CONN_TLS_RECORD)
 

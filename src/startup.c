@@ -21,13 +21,27 @@ refuse(struct startup_step *s, enum metrics_refusal reason,
 
 /*
  * A StartupMessage the policy lets through may still be refused for who
- * sent it: clientcert = verify-full wants the certificate's CN to be the
- * user, as pg_hba.conf's clientcert=verify-full does; and a connection
- * accepted past max_connections gets its answer only now.
+ * sent it.  clientcert: the handshake lets a client without a certificate
+ * through so that it gets PostgreSQL's FATAL here, which drivers show (a
+ * handshake alert they turn into "broken pipe").  clientcert =
+ * verify-full also wants the certificate's CN to be the user, as
+ * pg_hba.conf's does.  And a connection accepted past max_connections
+ * gets its answer only now.  A CancelRequest needs none of it: its key is
+ * its credential.
  */
 static void
 check_forward(const struct startup_peer *peer, struct startup_step *s)
 {
+	if (peer->cert_required && !peer->has_cert) {
+		snprintf(s->text_detail, sizeof(s->text_detail), "The client "
+		    "did not send a certificate, and clientcert = %s requires "
+		    "one (libpq: sslcert and sslkey).", peer->clientcert !=
+		    NULL ? peer->clientcert : "verify-ca");
+		refuse(s, METRICS_REFUSED_NO_CLIENT_CERT, "28000",
+		    "connection requires a valid client certificate",
+		    s->text_detail);
+		return;
+	}
 	if (peer->cn_required && (!peer->cn_ok ||
 	    strcmp(peer->cn, s->pkt.user) != 0)) {
 		snprintf(s->text, sizeof(s->text), "certificate "

@@ -45,10 +45,13 @@ struct startup_step {
  * startup.c judges it.
  */
 struct startup_peer {
-	bool	over_limit;		/* accepted past max_connections */
-	bool	cn_required;		/* clientcert = verify-full over TLS */
-	bool	cn_ok;			/* one well-formed CN, in cn */
-	char	cn[PGPROTO_NAME_MAX * 4];
+	bool	 over_limit;		/* accepted past max_connections */
+	bool	 cert_required;		/* clientcert is not off, over TLS */
+	bool	 has_cert;		/* the client sent one (it verified) */
+	const char *clientcert;		/* "verify-ca", ...: for the detail */
+	bool	 cn_required;		/* clientcert = verify-full over TLS */
+	bool	 cn_ok;			/* one well-formed CN, in cn */
+	char	 cn[PGPROTO_NAME_MAX * 4];
 };
 
 /*

@@ -3,6 +3,7 @@
  * start-up, so that a connection never finds out about a bad file.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -244,6 +245,26 @@ proto_version(int v)
 }
 
 /*
+ * The decryption side of every ticket a client offers while client
+ * certificates are checked: never resume.  OpenSSL would otherwise take a
+ * ticket it can decrypt without verifying anything, so a certificate that
+ * has expired or been revoked since, or whose CN is not the user, would
+ * get in.
+ */
+static SSL_TICKET_RETURN
+refuse_ticket(SSL *ssl, SSL_SESSION *sess, const unsigned char *keyname,
+    size_t keyname_len, SSL_TICKET_STATUS status, void *arg)
+{
+	(void)ssl;
+	(void)sess;
+	(void)keyname;
+	(void)keyname_len;
+	(void)status;
+	(void)arg;
+	return SSL_TICKET_RETURN_IGNORE;
+}
+
+/*
  * libpq never resumes a session, so by default no ticket is issued: a TLS
  * 1.3 server otherwise sends two NewSessionTicket messages after every
  * handshake (SSL_OP_NO_TICKET alone only makes them stateful ones, which
@@ -251,21 +272,35 @@ proto_version(int v)
  * ssl_session_tickets = on issues one stateless ticket in TLS 1.3 and
  * RFC 5077 tickets in TLS 1.2, under keys of this context's own: a reload
  * makes new keys, and older tickets then fall back to a full handshake.
+ *
+ * Not while client certificates are checked (ssl_ca_file set, whatever
+ * clientcert says): a resumed session skips verification, so the expiry,
+ * the CRLs and clientcert = verify-full's CN would be checked only once,
+ * at the full handshake.  Then nothing is issued and nothing resumed.
  */
 static void
-set_tickets(SSL_CTX *ctx, bool on)
+set_tickets(SSL_CTX *ctx, const struct config *cfg)
 {
 	static const unsigned char	sid_ctx[] = "pgsslgate";
+	bool				certs = *cfg->ssl_ca_file != '\0';
 
-	if (!on) {
+	/* Resuming where client certificates are checked needs one. */
+	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+	if (!cfg->ssl_session_tickets || certs) {
 		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 		SSL_CTX_set_num_tickets(ctx, 0);
+		SSL_CTX_set_session_ticket_cb(ctx, NULL, refuse_ticket, NULL);
+		if (cfg->ssl_session_tickets)
+			log_info("ssl_session_tickets = on (%s) is not in effect: "
+			    "client certificates are checked (ssl_ca_file is "
+			    "set), and a resumed session would skip their "
+			    "verification; every connection makes a full "
+			    "handshake", config_origin(cfg,
+			    CONFIG_SSL_SESSION_TICKETS));
 		return;
 	}
 	SSL_CTX_clear_options(ctx, SSL_OP_NO_TICKET);
 	SSL_CTX_set_num_tickets(ctx, 1);
-	/* Resuming where client certificates are checked needs one. */
-	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
 }
 
 SSL_CTX *
@@ -300,7 +335,7 @@ tls_server_ctx_new(const struct config *cfg, struct trust_info *info,
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
 	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	set_tickets(ctx, cfg->ssl_session_tickets);
+	set_tickets(ctx, cfg);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_dh_auto(ctx, 1);
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
@@ -389,9 +424,6 @@ static const struct {
 	    "client rejected the server certificate" },
 	{ SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED, METRICS_HS_SERVER_CERT, "the "
 	    "client says the server certificate has expired" },
-	{ SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE, METRICS_HS_NO_CLIENT_CERT,
-	    "the client did not send a certificate, and clientcert requires "
-	    "one (libpq: sslcert and sslkey)" },
 	{ SSL_R_NO_APPLICATION_PROTOCOL, METRICS_HS_OTHER, "the client offered "
 	    "ALPN protocols, none of them \"postgresql\"" },
 	{ SSL_R_UNEXPECTED_EOF_WHILE_READING, METRICS_HS_EOF, "the client "

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -30,17 +31,45 @@ tlsfile_fail_load(char *err, size_t errlen, const char *what, const char *path,
 }
 
 int
-tlsfile_check_readable(const char *what, const char *path, const char *origin,
-    char *err, size_t errlen)
+tlsfile_open_regular(const char *path)
 {
-	FILE	*f = fopen(path, "r");
+	struct stat	st;
+	int		fd;
 
-	if (f == NULL) {
+	/*
+	 * O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+	 * writer, with the main loop (signals, metrics) stuck behind it.
+	 */
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0)
+		return -1;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return TLSFILE_NOT_REGULAR;
+	}
+	return fd;
+}
+
+/*
+ * Every file OpenSSL will read is checked here first, so that OpenSSL's
+ * own fopen() only ever meets a regular file.
+ */
+int
+tlsfile_check_readable(const char *what, const char *path,
+    const char *origin, char *err, size_t errlen)
+{
+	int	fd = tlsfile_open_regular(path);
+
+	if (fd == TLSFILE_NOT_REGULAR) {
+		snprintf(err, errlen, "%s: %s \"%s\" is not a regular file",
+		    origin, what, path);
+		return -1;
+	}
+	if (fd < 0) {
 		snprintf(err, errlen, "%s: could not open %s \"%s\": %s",
 		    origin, what, path, strerror(errno));
 		return -1;
 	}
-	fclose(f);
+	close(fd);
 	return 0;
 }
 

@@ -14,7 +14,18 @@
 int tlsfile_fail_load(char *err, size_t errlen, const char *what,
     const char *path, const char *origin);
 
-/* A file that cannot be opened, by name, origin and OS error. */
+/*
+ * Open PATH for reading without waiting on a FIFO: the descriptor, -1 with
+ * errno set when it cannot be opened, TLSFILE_NOT_REGULAR when it is not a
+ * regular file (a FIFO, a device, a directory).
+ */
+#define TLSFILE_NOT_REGULAR	(-2)
+int tlsfile_open_regular(const char *path);
+
+/*
+ * A file that cannot be opened, by name, origin and OS error, or that is
+ * not a regular file ("ORIGIN: WHAT "PATH" is not a regular file").
+ */
 int tlsfile_check_readable(const char *what, const char *path,
     const char *origin, char *err, size_t errlen);
 

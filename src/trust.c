@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -177,6 +179,56 @@ trust_peer_common_name(SSL *ssl, char *buf, size_t len)
 	return 0;
 }
 
+/* A CRL's name in a hashed directory: 8 hex digits, ".r", a number. */
+static bool
+crl_name(const char *name)
+{
+	const char	*dot = strchr(name, '.');
+
+	return dot != NULL && dot - name == 8 && dot[1] == 'r';
+}
+
+/*
+ * OpenSSL opens the entries of a hashed directory when a certificate
+ * needs them, in the middle of a handshake: every entry it could open must
+ * be a regular file (or a link to one), or a FIFO there would stop a
+ * worker.  Other names OpenSSL never looks at.
+ */
+static int
+check_crl_dir(const char *dir, const char *origin, char *err, size_t errlen)
+{
+	struct stat	 st;
+	struct dirent	*de;
+	DIR		*d;
+	int		 rc = 0;
+
+	if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s: CRL directory \"%s\" is not a "
+		    "directory", origin, dir);
+		return -1;
+	}
+	if ((d = opendir(dir)) == NULL) {
+		snprintf(err, errlen, "%s: could not open CRL directory "
+		    "\"%s\": %s", origin, dir, strerror(errno));
+		return -1;
+	}
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		char	path[4096];
+
+		if (!crl_name(de->d_name))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+			snprintf(err, errlen, "%s: CRL directory \"%s\": "
+			    "\"%s\" is not a regular file", origin, dir,
+			    de->d_name);
+			rc = -1;
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
 /* Every CRL in a hashed directory, as `openssl rehash` names them. */
 static void
 load_dir_crls(const char *dir, STACK_OF(X509_CRL) *crls)
@@ -188,15 +240,20 @@ load_dir_crls(const char *dir, STACK_OF(X509_CRL) *crls)
 		return;
 	while ((de = readdir(d)) != NULL) {
 		char		 path[4096];
-		const char	*dot = strchr(de->d_name, '.');
 		FILE		*f;
 		X509_CRL	*crl;
+		int		 fd;
 
-		if (dot == NULL || dot - de->d_name != 8 || dot[1] != 'r')
+		if (!crl_name(de->d_name))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if ((f = fopen(path, "r")) == NULL)
+		/* trust_load_crls() refused such entries; one may be new. */
+		if ((fd = tlsfile_open_regular(path)) < 0)
 			continue;
+		if ((f = fdopen(fd, "r")) == NULL) {
+			close(fd);
+			continue;
+		}
 		while ((crl = PEM_read_X509_CRL(f, NULL, NULL, NULL)) != NULL)
 			if (!sk_X509_CRL_push(crls, crl))
 				X509_CRL_free(crl);
@@ -307,9 +364,11 @@ trust_load_crls(X509_STORE *store, const char *file, const char *file_origin,
     const char *dir, const char *dir_origin, char *err, size_t errlen)
 {
 	X509_LOOKUP	*lu;
-	DIR		*d;
 
 	if (*file != '\0') {
+		if (tlsfile_check_readable("CRL file", file, file_origin, err,
+		    errlen) != 0)
+			return -1;
 		lu = X509_STORE_add_lookup(store, X509_LOOKUP_file());
 		if (lu == NULL || X509_load_crl_file(lu, file,
 		    X509_FILETYPE_PEM) <= 0)
@@ -317,12 +376,8 @@ trust_load_crls(X509_STORE *store, const char *file, const char *file_origin,
 			    file_origin);
 	}
 	if (*dir != '\0') {
-		if ((d = opendir(dir)) == NULL) {
-			snprintf(err, errlen, "%s: could not open CRL directory "
-			    "\"%s\": %s", dir_origin, dir, strerror(errno));
+		if (check_crl_dir(dir, dir_origin, err, errlen) != 0)
 			return -1;
-		}
-		closedir(d);
 		lu = X509_STORE_add_lookup(store, X509_LOOKUP_hash_dir());
 		if (lu == NULL || X509_LOOKUP_add_dir(lu, dir,
 		    X509_FILETYPE_PEM) != 1)
@@ -351,6 +406,9 @@ trust_configure(SSL_CTX *ctx, const struct config *cfg,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	if (tlsfile_check_readable("root certificate file", cfg->ssl_ca_file,
+	    config_origin(cfg, CONFIG_SSL_CA_FILE), err, errlen) != 0)
+		return -1;
 	if (SSL_CTX_load_verify_locations(ctx, cfg->ssl_ca_file, NULL) != 1)
 		return tlsfile_fail_load(err, errlen, "root certificate file",
 		    cfg->ssl_ca_file, config_origin(cfg, CONFIG_SSL_CA_FILE));
@@ -366,13 +424,14 @@ trust_configure(SSL_CTX *ctx, const struct config *cfg,
 		return -1;
 
 	/*
-	 * clientcert = off still asks for a certificate and still refuses a
-	 * bad one, as PostgreSQL does once ssl_ca_file is set; only its
-	 * absence is allowed.
+	 * A certificate is asked for, and a bad one refused in the handshake,
+	 * whatever clientcert says, as PostgreSQL does once ssl_ca_file is
+	 * set.  Its absence is not fatal here even when clientcert requires
+	 * one: client.c refuses the StartupMessage then, with the FATAL that
+	 * PostgreSQL sends, which drivers show; a handshake alert they turn
+	 * into "broken pipe" or "connection closed".
 	 */
 	mode = SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE;
-	if (cfg->clientcert != CONFIG_CLIENTCERT_OFF)
-		mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
 	SSL_CTX_set_verify(ctx, mode, verify_cb);
 	log_trust(store, cfg, info);
 	return 0;

@@ -90,6 +90,7 @@ worker_init(struct worker *w, int id, const struct config *cfg, char *err,
 {
 	w->id = id;
 	w->ctl[0] = w->ctl[1] = -1;
+	w->reserve_fd = -1;
 	TAILQ_INIT(&w->conns);
 	TAILQ_INIT(&w->dead);
 	if (done_pipe[0] < 0 &&
@@ -98,7 +99,8 @@ worker_init(struct worker *w, int id, const struct config *cfg, char *err,
 		    strerror(errno));
 		return -1;
 	}
-	if ((w->base = new_base()) == NULL ||
+	if ((w->reserve_fd = listener_reserve_open()) < 0 ||
+	    (w->base = new_base()) == NULL ||
 	    conn_worker_init(w) != 0 ||
 	    (w->scratch = malloc(RELAY_READ)) == NULL ||
 	    pipe2(w->ctl, O_CLOEXEC | O_NONBLOCK) != 0 ||
@@ -144,6 +146,9 @@ worker_finish(struct worker *w)
 	for (int i = 0; i < 2; i++)
 		if (w->ctl[i] >= 0)
 			close(w->ctl[i]);
+	if (w->reserve_fd >= 0)
+		close(w->reserve_fd);
+	w->reserve_fd = -1;
 	w->ctl_event = NULL;
 	w->base = NULL;
 }

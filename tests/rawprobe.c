@@ -85,6 +85,22 @@
  * of 200 MB: COPY (SELECT repeat('x', 1000) FROM generate_series(1,
  * 200000)) TO STDOUT.  RAWPROBE_COUNT repeats tls-reset as well.
  *
+ *   halfclose-wait    log in in plaintext, send RAWPROBE_QUERY (SELECT
+ *                     pg_sleep(13), 42 unless set), then shutdown(SHUT_WR),
+ *                     and read to the end, at RAWPROBE_READ_KBPS KiB a
+ *                     second if set (with a small receive buffer): pass iff
+ *                     the whole answer (its ReadyForQuery) comes, as from
+ *                     PostgreSQL itself; RAWPROBE_STALL_MS, when set, stops
+ *                     reading that long once the first COPY bytes came
+ *   tls-halfclose-wait  the same over TLS, ending with close_notify
+ *   busy              SSLRequest, then read to the end: pass iff only
+ *                     ErrorResponse(s) with SQLSTATE 53300 come, then the
+ *                     close (a server out of room, as PostgreSQL answers
+ *                     when it cannot fork)
+ *
+ * RAWPROBE_SOURCE, when set, is the IPv4 address every mode connects from
+ * (127.0.0.2 is another source on the loopback).
+ *
  * One mode is a server, not a client:
  *   listen-full       listen on HOST:PORT with a full accept queue, so that
  *                     a TCP connect to it gets no answer (Linux drops the
@@ -100,6 +116,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -159,7 +177,7 @@ static void usage(void)
 	    "       silent half listen-full\n"
 	    "       tls-reset tls-half noread tls-noread push tls-push tls-burst\n"
 	    "       tls-keyupdate tls-keyupdate-full flood\n"
-	    "       tls-hello halfclose\n",
+	    "       tls-hello halfclose halfclose-wait tls-halfclose-wait busy\n",
 	    progname);
 	exit(2);
 }
@@ -209,6 +227,32 @@ static size_t build_query(unsigned char *p, size_t cap, const char *sql)
 
 /* A TCP connection to t; with rcvbuf > 0, SO_RCVBUF is set first so the
  * receive window stays small. */
+/*
+ * RAWPROBE_SOURCE: the IPv4 address to connect from (any 127/8 address is
+ * this host's loopback), to be another source than 127.0.0.1.
+ */
+static bool bind_source(int fd, int family)
+{
+	const char *src = getenv("RAWPROBE_SOURCE");
+	struct sockaddr_in sin;
+
+	if (src == NULL || *src == '\0')
+		return true;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	if (family != AF_INET || inet_pton(AF_INET, src, &sin.sin_addr) != 1) {
+		fprintf(stderr, "%s: RAWPROBE_SOURCE %s: not an IPv4 address "
+		    "for this target\n", progname, src);
+		return false;
+	}
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0) {
+		fprintf(stderr, "%s: bind to %s: %s\n", progname, src,
+		    strerror(errno));
+		return false;
+	}
+	return true;
+}
+
 static int connect_rcvbuf(const struct target *t, int rcvbuf)
 {
 	struct addrinfo hints, *res, *ai;
@@ -230,6 +274,11 @@ static int connect_rcvbuf(const struct target *t, int rcvbuf)
 		if (rcvbuf > 0)
 			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
 			    sizeof(rcvbuf));
+		if (!bind_source(fd, ai->ai_family)) {
+			close(fd);
+			fd = -1;
+			break;
+		}
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 			break;
 		close(fd);
@@ -1742,6 +1791,104 @@ static bool mode_halfclose(const struct target *t)
 	return answered;
 }
 
+/*
+ * busy: connect, send an SSLRequest and read to the end: pass iff the
+ * answer is only ErrorResponse(s) with SQLSTATE 53300, then the close.
+ */
+static bool mode_busy(const struct target *t)
+{
+	static struct inbuf in;
+	struct msgsummary sum;
+	unsigned char pkt[8];
+	int fd = connect_tcp(t);
+
+	if (fd < 0)
+		return false;
+	send_all(fd, pkt, build_request(pkt, SSL_REQUEST_CODE));
+	read_into(fd, &in, 0, deadline_of(t));
+	close(fd);
+	parse_messages(in.data, in.len, "53300", &sum);
+	print_ending(&in, t);
+	if (sum.errors == 0 || sum.wrong_state > 0 || sum.others > 0 ||
+	    sum.incomplete || in.timed_out) {
+		printf("FAIL: not just a 53300 ErrorResponse and the close\n");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * halfclose-wait, tls-halfclose-wait: log in, send RAWPROBE_QUERY (by
+ * default SELECT pg_sleep(13), 42), then end the sending side
+ * (shutdown(SHUT_WR), or TLS close_notify) and read to the end, at most
+ * RAWPROBE_READ_KBPS KiB a second when set, with a small receive buffer so
+ * that a slow read holds the gate back (and not at all for
+ * RAWPROBE_STALL_MS once COPY data came).  Pass iff the answer came whole:
+ * a ReadyForQuery, no ErrorResponse.  Prints the rows and COPY bytes.
+ */
+#define HALFCLOSE_RCVBUF	16384
+
+static bool halfclose_wait(const struct target *t, bool tls)
+{
+	const char *sql = getenv("RAWPROBE_QUERY") != NULL ?
+	    getenv("RAWPROBE_QUERY") : "SELECT pg_sleep(13), 42";
+	long kbps = getenv("RAWPROBE_READ_KBPS") != NULL ?
+	    env_count("RAWPROBE_READ_KBPS", 0) : 0;
+	long stall_ms = getenv("RAWPROBE_STALL_MS") != NULL ?
+	    env_count("RAWPROBE_STALL_MS", 0) : 0;
+	static unsigned char pkt[PACKET_MAX * 4];
+	unsigned char buf[16384];
+	struct msgcount m = { .ready = 0 };
+	struct session s;
+	double started;
+	long got;
+	bool good;
+
+	if (!session_open(&s, t, tls, kbps > 0 || stall_ms > 0 ?
+	    HALFCLOSE_RCVBUF : 0))
+		return false;
+	if (!session_login(&s) ||
+	    !session_write(&s, pkt, build_query(pkt, sizeof(pkt), sql))) {
+		session_close(&s, false);
+		return false;
+	}
+	if (tls) {
+		SSL_shutdown(s.ssl);	/* close_notify; reading goes on */
+		printf("sent Query \"%s\", then close_notify\n", sql);
+	} else {
+		shutdown(s.fd, SHUT_WR);
+		printf("sent Query \"%s\", then shutdown(SHUT_WR)\n", sql);
+	}
+	started = now_s();
+	while ((got = session_read(&s, buf, kbps > 0 ? 4096 : sizeof(buf))) >
+	    0) {
+		count_messages(&m, buf, (size_t)got);
+		if (stall_ms > 0 && m.copied > 0) {
+			printf("not reading for %ld ms\n", stall_ms);
+			sleep_ms(stall_ms);
+			stall_ms = 0;
+		}
+		if (kbps > 0)	/* 4 KiB at kbps KiB/s */
+			sleep_ms(4000 / kbps > 0 ? 4000 / kbps : 1);
+	}
+	good = m.ready == 1 && m.errors == 0;
+	printf("%s: after %.1f s: %u row(s), %llu COPY bytes, %u ReadyForQuery, "
+	    "%u ErrorResponse, then the end\n", good ? "PASS" : "FAIL",
+	    now_s() - started, m.rows, m.copied, m.ready, m.errors);
+	session_close(&s, false);
+	return good;
+}
+
+static bool mode_halfclose_wait(const struct target *t)
+{
+	return halfclose_wait(t, false);
+}
+
+static bool mode_tls_halfclose_wait(const struct target *t)
+{
+	return halfclose_wait(t, true);
+}
+
 static const struct mode modes[] = {
 	{ "inject", mode_inject },
 	{ "badlen", mode_badlen },
@@ -1764,6 +1911,9 @@ static const struct mode modes[] = {
 	{ "flood", mode_flood },
 	{ "tls-hello", mode_tls_hello },
 	{ "halfclose", mode_halfclose },
+	{ "halfclose-wait", mode_halfclose_wait },
+	{ "tls-halfclose-wait", mode_tls_halfclose_wait },
+	{ "busy", mode_busy },
 };
 
 int main(int argc, char **argv)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -923,14 +924,35 @@ test_load_empty_file_keeps_defaults(void **state)
 }
 
 static void
-test_load_directory_reports_read_error(void **state)
+test_load_directory_is_not_a_regular_file(void **state)
 {
 	struct config	*cfg = *state;
 	char		 err[ERRLEN] = "";
 
 	assert_int_equal(config_load_file(cfg, "/tmp", err, sizeof(err)), -1);
 	assert_err_has(err, "/tmp");
-	assert_err_has(err, strerror(EISDIR));
+	assert_err_has(err, "not a regular file");
+}
+
+/* Opening a FIFO for reading waits for a writer, unless it is not done. */
+static void
+test_load_fifo_is_refused_without_waiting_for_a_writer(void **state)
+{
+	struct config	*cfg = *state;
+	char		 dir[] = "/tmp/test_config.XXXXXX", path[64];
+	char		 err[ERRLEN] = "";
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/fifo.conf", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	/* No writer ever comes: a blocking open would hang the test. */
+	alarm(10);
+	assert_int_equal(config_load_file(cfg, path, err, sizeof(err)), -1);
+	alarm(0);
+	unlink(path);
+	rmdir(dir);
+	assert_err_has(err, path);
+	assert_err_has(err, "not a regular file");
 }
 
 /* A file of n bytes: comment lines of 63 characters and a newline. */
@@ -1378,10 +1400,58 @@ test_backend_min_protocol_refuses_no_limit(void **state)
 	    CONFIG_TLS_1_3);
 }
 
+/* ------------------------------------------------------------------ */
+/* Limits: half_close_timeout, max_startup_connections(_per_host)       */
+/* ------------------------------------------------------------------ */
+
+static void
+test_half_close_timeout_default_units_and_zero(void **state)
+{
+	struct config	*cfg = *state;
+	char		 err[ERRLEN];
+
+	assert_int_equal(cfg->half_close_timeout, 600000);
+	assert_int_equal(parse(cfg, "half_close_timeout = 0\n", "t.conf",
+	    err), 0);
+	assert_int_equal(cfg->half_close_timeout, 0);
+	assert_int_equal(parse(cfg, "half_close_timeout = 90s\n", "t.conf",
+	    err), 0);
+	assert_int_equal(cfg->half_close_timeout, 90000);
+	assert_rejected(cfg, "half_close_timeout = 2d\n", err);
+	assert_err_has(err, "half_close_timeout");
+	assert_rejected(cfg, "half_close_timeout = -1\n", err);
+}
+
+static void
+test_startup_caps_derive_from_max_connections(void **state)
+{
+	struct config	*cfg = *state;
+	char		 err[ERRLEN];
+
+	assert_int_equal(cfg->max_startup_connections, 0);
+	assert_int_equal(cfg->max_startup_connections_per_host, 0);
+	assert_int_equal(config_startup_cap(cfg), 1000);
+	assert_int_equal(config_startup_cap_per_host(cfg), 500);
+	assert_int_equal(set_opt(cfg, "max_connections=1", err), 0);
+	assert_int_equal(config_startup_cap(cfg), 1);
+	assert_int_equal(config_startup_cap_per_host(cfg), 1);
+	assert_int_equal(set_opt(cfg, "max_startup_connections=40", err), 0);
+	assert_int_equal(config_startup_cap(cfg), 40);
+	assert_int_equal(config_startup_cap_per_host(cfg), 20);
+	assert_int_equal(set_opt(cfg, "max_startup_connections_per_host=3",
+	    err), 0);
+	assert_int_equal(config_startup_cap_per_host(cfg), 3);
+	assert_rejected(cfg, "max_startup_connections = -1\n", err);
+	assert_rejected(cfg, "max_startup_connections_per_host = lots\n", err);
+	assert_err_has(err, "max_startup_connections_per_host");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		TEST(test_half_close_timeout_default_units_and_zero),
+		TEST(test_startup_caps_derive_from_max_connections),
 		TEST(test_defaults_match_documentation),
 		TEST(test_defaults_have_origin_default_and_validate),
 		TEST(test_key_names_are_the_config_file_spellings),
@@ -1430,7 +1500,8 @@ main(void)
 		TEST(test_load_real_file),
 		TEST(test_load_file_with_error_reports_line_and_keeps_no_file_name),
 		TEST(test_load_empty_file_keeps_defaults),
-		TEST(test_load_directory_reports_read_error),
+		TEST(test_load_directory_is_not_a_regular_file),
+		TEST(test_load_fifo_is_refused_without_waiting_for_a_writer),
 		TEST(test_load_file_of_exactly_1_mib_is_accepted),
 		TEST(test_load_file_over_1_mib_is_rejected),
 		TEST(test_nul_byte_and_overlong_line_are_rejected_with_line_number),

@@ -226,6 +226,48 @@ test_verify_full_refuses_a_certificate_without_one_cn(void **state)
 	    "name"));
 }
 
+/* clientcert: no certificate gets PostgreSQL's FATAL, not an alert. */
+static void
+test_clientcert_without_a_certificate_is_refused_with_28000(void **state)
+{
+	uint8_t			buf[64];
+	struct policy_state	st = { 0 };
+	struct startup_peer	peer = { .cert_required = true,
+				    .clientcert = "verify-ca" };
+	struct startup_step	s;
+
+	(void)state;
+	after_tls(&st);
+	startup_next(&on_on, &st, &peer, buf, put_startup(buf, "alice"), &s);
+	assert_int_equal(s.verdict, STARTUP_REFUSE);
+	assert_int_equal(s.reason, METRICS_REFUSED_NO_CLIENT_CERT);
+	assert_string_equal(s.sqlstate, "28000");
+	assert_string_equal(s.message,
+	    "connection requires a valid client certificate");
+	assert_non_null(strstr(s.detail, "clientcert = verify-ca requires "
+	    "one"));
+}
+
+/* A CancelRequest's key is its credential: no certificate asked. */
+static void
+test_cancel_without_a_certificate_is_forwarded(void **state)
+{
+	uint8_t			buf[16];
+	struct policy_state	st = { 0 };
+	struct startup_peer	peer = { .cert_required = true,
+				    .cn_required = true, .over_limit = true };
+	struct startup_step	s;
+
+	(void)state;
+	after_tls(&st);
+	pgproto_put32(buf, 16);
+	pgproto_put32(buf + 4, PGPROTO_CANCEL_REQUEST_CODE);
+	pgproto_put32(buf + 8, 4242);
+	pgproto_put32(buf + 12, 77);
+	startup_next(&on_on, &st, &peer, buf, 16, &s);
+	assert_int_equal(s.verdict, STARTUP_CANCEL);
+}
+
 /* Past max_connections: the SSL answer first, 53300 on the startup. */
 static void
 test_over_the_limit_is_refused_with_53300_at_the_startup(void **state)
@@ -308,6 +350,9 @@ main(void)
 		    test_verify_full_refuses_another_users_cn_with_28000),
 		cmocka_unit_test(
 		    test_verify_full_refuses_a_certificate_without_one_cn),
+		cmocka_unit_test(
+		    test_clientcert_without_a_certificate_is_refused_with_28000),
+		cmocka_unit_test(test_cancel_without_a_certificate_is_forwarded),
 		cmocka_unit_test(
 		    test_over_the_limit_is_refused_with_53300_at_the_startup),
 		cmocka_unit_test(

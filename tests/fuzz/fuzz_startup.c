@@ -37,6 +37,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	peer.over_limit = data[size - 1] & 1;
 	peer.cn_required = data[size - 1] & 2;
 	peer.cn_ok = data[size - 1] & 4;
+	peer.cert_required = data[size - 1] & 8;
+	peer.has_cert = data[size - 1] & 16;
+	peer.clientcert = "verify-ca";
 	memcpy(peer.cn, "postgres", sizeof("postgres"));
 	data++;
 	size--;
@@ -92,6 +95,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			assert(s.pkt.user[0] != '\0');
 			/* Never past the limit, never with a CN not the user. */
 			assert(!peer.over_limit);
+			assert(!peer.cert_required || peer.has_cert);
 			assert(!peer.cn_required || (peer.cn_ok &&
 			    strcmp(peer.cn, s.pkt.user) == 0));
 			assert(!(set.ssl && (set.require_ssl ||
