@@ -66,6 +66,9 @@ setup() {
 	tls_gate_start wronghost on "$PG_PORT" \
 		-c "ssl_cert_file=$CERTS/wronghost-chain.crt" \
 		-c "ssl_key_file=$CERTS/wronghost.key" || die "gate wronghost"
+	tls_gate_start revoked on "$PG_PORT" \
+		-c "ssl_cert_file=$CERTS/server-revoked-chain.crt" \
+		-c "ssl_key_file=$CERTS/server-revoked.key" || die "gate revoked"
 	tls_gate_start tlsbackend off "$PG_PORT" -c backend_sslmode=require || die "gate tlsbackend"
 	tls_gate_start mtls on "$PG_PORT" -c "ssl_ca_file=$CERTS/client-ca.crt" \
 		-c clientcert=verify-ca -c "ssl_crl_file=$CERTS/crl-bundle.crl" || die "gate mtls"
@@ -168,6 +171,20 @@ test_extras() {
 		"$client" connect "${PORT[wronghost]}" sslmode=verify-full host=wronghost.example \
 		hostaddr=127.0.0.1
 
+	# libpq: require with a root certificate checks the chain, as
+	# verify-ca does; client-node-pg follows libpq, pgjdbc does not check.
+	expect "$client require with sslrootcert=rogue.crt" \
+		"$([ "$client" = pgjdbc ] && echo TLS || echo refused)" \
+		"$client" connect "$on_on" sslmode=require "sslrootcert=$CERTS/rogue.crt"
+	expect "$client verify-ca with sslrootcert=rogue.crt" refused \
+		"$client" connect "$on_on" sslmode=verify-ca "sslrootcert=$CERTS/rogue.crt"
+	expect "$client verify-full, a CRL that does not revoke the gate's certificate" \
+		"$([ "$client" = pgjdbc ] && echo n/a || echo TLS)" \
+		"$client" connect "$on_on" sslmode=verify-full "sslcrl=$CERTS/backend-crl-bundle.crl"
+	expect "$client verify-full, the same CRLs, gate's certificate revoked" \
+		"$([ "$client" = pgjdbc ] && echo n/a || echo refused)" \
+		"$client" connect "${PORT[revoked]}" sslmode=verify-full \
+		"sslcrl=$CERTS/backend-crl-bundle.crl"
 	expect "$client client certificate alice accepted (clientcert=verify-ca)" TLS \
 		"$client" connect "${PORT[mtls]}" sslmode=verify-full \
 		"sslcert=$CERTS/alice.crt" "sslkey=$CERTS/alice.key"
