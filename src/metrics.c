@@ -28,6 +28,7 @@ static const char *const refusal_names[METRICS_REFUSED_NREASONS] = {
 	[METRICS_REFUSED_INJECTION] = "unencrypted_data_after_ssl_request",
 	[METRICS_REFUSED_BACKEND] = "backend_unreachable",
 	[METRICS_REFUSED_TIMEOUT] = "authentication_timeout",
+	[METRICS_REFUSED_CHANNEL_BINDING] = "channel_binding",
 };
 
 static const char *const handshake_names[METRICS_HS_NREASONS] = {

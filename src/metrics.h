@@ -21,6 +21,8 @@ enum metrics_refusal {
 	METRICS_REFUSED_INJECTION,	/* bytes after SSLRequest */
 	METRICS_REFUSED_BACKEND,	/* backend unreachable */
 	METRICS_REFUSED_TIMEOUT,	/* authentication_timeout */
+	METRICS_REFUSED_CHANNEL_BINDING,	/* SCRAM-SHA-256-PLUS through
+						   differing certificates */
 	METRICS_REFUSED_NREASONS
 };
 
