@@ -17,7 +17,11 @@
 # Three gates in front of it (ssl=on, require_ssl=off): backend_sslmode =
 # disable; require with the backend's own certificate and key; require with
 # server-ec-chain.crt, another certificate.  libpq clients try each with
-# sslmode disable/require x channel_binding disable/prefer/require.
+# sslmode disable/require x channel_binding disable/prefer/require;
+# tests/rawprobe looks at the AuthenticationSASL a plaintext client gets,
+# and sends a SASLInitialResponse for SCRAM-SHA-256-PLUS one byte per TLS
+# record; the refusals are counted in the metrics; pgsslgate --check
+# compares the certificates.
 # shellcheck disable=SC2317 # (the helpers run through check)
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -euo pipefail
@@ -27,6 +31,7 @@ set -euo pipefail
 ROLE=alice
 PASSWORD=wonderland
 declare -A PORT=()		# gate name -> its port
+METRICS_PORT=			# gate diff's metrics_listen
 
 # What the backend says about its own leg: t when it is TLS.
 SSL_QUERY="SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
@@ -102,9 +107,29 @@ alice() {
 start_gates() {
 	tls_gate_start plainbe off "$PG_PORT" -c backend_sslmode=disable || true
 	tls_gate_start same off "$PG_PORT" -c backend_sslmode=require || true
+	METRICS_PORT=$(free_port)
 	tls_gate_start diff off "$PG_PORT" -c backend_sslmode=require \
 		-c "ssl_cert_file=$CERTS/server-ec-chain.crt" \
-		-c "ssl_key_file=$CERTS/server-ec.key" || true
+		-c "ssl_key_file=$CERTS/server-ec.key" \
+		-c "metrics_listen=127.0.0.1:$METRICS_PORT" || true
+}
+
+# The value of refused_total{reason="channel_binding"} on gate diff.
+channel_binding_refusals() {
+	(
+		exec 3<>"/dev/tcp/127.0.0.1/$METRICS_PORT" || exit 1
+		printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+		timeout 5 cat <&3
+	) | tr -d '\r' | awk '$1 == "pgsslgate_refused_total{reason=\"channel_binding\"}" { print $2 }'
+}
+
+# Every refusal logged is counted, once.
+metric_matches_log() {
+	local logged counted
+	logged=$(log_match "$(gate_log diff)" "SCRAM channel binding cannot pass" | grep -c .)
+	counted=$(channel_binding_refusals)
+	echo "logged $logged, counted ${counted:-none}"
+	[ "$logged" -ge 1 ] && [ "$logged" = "$counted" ]
 }
 
 running() {
@@ -175,6 +200,28 @@ test_refusal() {
 	expect_cell diff prefer prefer ssl=0
 }
 
+# The messages themselves, without libpq: rawprobe reads and writes them.
+test_wire() {
+	if running same; then
+		check "gate same, plaintext: the AuthenticationSASL that arrives is well formed and offers SCRAM-SHA-256 only" \
+			env RAWPROBE_USER=$ROLE "$RAWPROBE" scram-offer 127.0.0.1 "${PORT[same]}"
+	fi
+	if running plainbe; then
+		check "gate plainbe: over its plaintext leg the backend offers no SCRAM-SHA-256-PLUS to begin with" \
+			env RAWPROBE_USER=$ROLE "$RAWPROBE" scram-offer 127.0.0.1 "${PORT[plainbe]}"
+	fi
+	if running diff; then
+		check "gate diff: a SASLInitialResponse for SCRAM-SHA-256-PLUS sent one byte per TLS record is held until whole, then refused with 08P01" \
+			env RAWPROBE_USER=$ROLE "$RAWPROBE" tls-scram-plus 127.0.0.1 "${PORT[diff]}"
+	fi
+}
+
+test_metrics() {
+	running diff || return 0
+	check "gate diff: pgsslgate_refused_total{reason=\"channel_binding\"} counts each refusal in its log" \
+		metric_matches_log
+}
+
 # The relay's watch of the authentication changes nothing else.
 test_unchanged() {
 	if running same; then
@@ -220,7 +267,7 @@ test_check() {
 }
 
 main() {
-	needs pqprobe
+	needs pqprobe rawprobe
 	setup_work
 	make_certs
 	scram_pg_start
@@ -229,6 +276,8 @@ main() {
 	start_gates
 	test_matrix
 	test_refusal
+	test_wire
+	test_metrics
 	test_unchanged
 	test_check
 	for name in plainbe same diff; do
