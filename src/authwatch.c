@@ -46,38 +46,50 @@ end_all(struct authwatch *w)
 	w->side[AUTHWATCH_FROM_CLIENT].done = true;
 }
 
+static bool
+is_plus(const uint8_t *name, size_t len)
+{
+	return len == sizeof(AUTHWATCH_SCRAM_PLUS) - 1 &&
+	    memcmp(name, AUTHWATCH_SCRAM_PLUS, len) == 0;
+}
+
 /*
  * AuthenticationSASL is the code, then mechanism names, each ending in a
- * NUL, then an empty name.  Remove SCRAM-SHA-256-PLUS and fix the length
- * word; false (and the message untouched) when it is not there, when it
- * is all there is, or when the list is malformed.
+ * NUL, then an empty name that ends the message.  Counts the PLUS names
+ * and the others; false when the list is not well formed.
  */
 static bool
-strip_plus(uint8_t *buf, size_t *total)
+scan_offer(const uint8_t *buf, size_t total, size_t *plus, size_t *others)
 {
-	const size_t	 plus_len = sizeof(AUTHWATCH_SCRAM_PLUS) - 1;
 	const uint8_t	*nul;
-	size_t		 r, wr, len, kept = 0, removed = 0;
+	size_t		 r, len;
 
-	/* First check the whole list, so that a bad one stays as it came. */
+	*plus = *others = 0;
 	for (r = MSG_HEADER + 4;; r += len + 1) {
-		if (r >= *total ||
-		    (nul = memchr(buf + r, '\0', *total - r)) == NULL)
+		if (r >= total ||
+		    (nul = memchr(buf + r, '\0', total - r)) == NULL)
 			return false;
 		if ((len = (size_t)(nul - (buf + r))) == 0)
-			break;
-		if (len == plus_len && memcmp(buf + r, AUTHWATCH_SCRAM_PLUS,
-		    plus_len) == 0)
-			removed++;
+			return r + 1 == total;
+		if (is_plus(buf + r, len))
+			(*plus)++;
 		else
-			kept++;
+			(*others)++;
 	}
-	if (r + 1 != *total || removed == 0 || kept == 0)
-		return false;
+}
+
+/*
+ * Remove SCRAM-SHA-256-PLUS from a well-formed offer that has it and
+ * something else, and fix the length word.  The message shrinks in place.
+ */
+static void
+strip_plus(uint8_t *buf, size_t *total)
+{
+	size_t	r, wr, len;
+
 	for (r = wr = MSG_HEADER + 4; buf[r] != '\0'; r += len + 1) {
 		len = strlen((const char *)buf + r);
-		if (len == plus_len && memcmp(buf + r, AUTHWATCH_SCRAM_PLUS,
-		    plus_len) == 0)
+		if (is_plus(buf + r, len))
 			continue;
 		memmove(buf + wr, buf + r, len + 1);
 		wr += len + 1;
@@ -85,7 +97,6 @@ strip_plus(uint8_t *buf, size_t *total)
 	buf[wr++] = '\0';
 	pgproto_put32(buf + 1, (uint32_t)(wr - 1));
 	*total = wr;
-	return true;
 }
 
 /* A whole message from dir is in buf: what becomes of it. */
@@ -94,6 +105,7 @@ judge(struct authwatch *w, enum authwatch_dir dir, uint8_t *buf,
     size_t *total)
 {
 	const size_t	plus_size = sizeof(AUTHWATCH_SCRAM_PLUS); /* with NUL */
+	size_t		plus, others;
 	uint32_t	code;
 
 	if (dir == AUTHWATCH_FROM_CLIENT) {
@@ -101,7 +113,7 @@ judge(struct authwatch *w, enum authwatch_dir dir, uint8_t *buf,
 			return AUTHWATCH_PASS;
 		/* The client's first answer holds its choice; no other does. */
 		w->side[AUTHWATCH_FROM_CLIENT].done = true;
-		if (w->mode == AUTHWATCH_REFUSE_PLUS && w->sasl_offered &&
+		if (w->mode == AUTHWATCH_REFUSE_PLUS && w->plus_offered &&
 		    *total >= MSG_HEADER + plus_size &&
 		    memcmp(buf + MSG_HEADER, AUTHWATCH_SCRAM_PLUS,
 		    plus_size) == 0)
@@ -122,9 +134,19 @@ judge(struct authwatch *w, enum authwatch_dir dir, uint8_t *buf,
 	if (code != AUTHWATCH_AUTH_SASL)
 		return AUTHWATCH_PASS;	/* md5, cleartext, a SASL step */
 	/* The offer is made once; the backend has nothing more to show. */
-	w->sasl_offered = true;
 	w->side[AUTHWATCH_FROM_BACKEND].done = true;
-	if (w->mode == AUTHWATCH_STRIP_PLUS && strip_plus(buf, total)) {
+	/*
+	 * Without PLUS in it (or in a list that is not well formed, which
+	 * passes as it came) the client cannot bind: nothing left to watch.
+	 */
+	if (!scan_offer(buf, *total, &plus, &others) || plus == 0) {
+		end_all(w);
+		return AUTHWATCH_PASS;
+	}
+	w->plus_offered = true;
+	/* Without another mechanism there is no way but PLUS: libpq says so. */
+	if (w->mode == AUTHWATCH_STRIP_PLUS && others > 0) {
+		strip_plus(buf, total);
 		w->stripped = true;
 		return AUTHWATCH_REWRITE;
 	}

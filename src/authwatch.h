@@ -68,7 +68,7 @@ struct authwatch_side {
 
 struct authwatch {
 	enum authwatch_mode	mode;
-	bool			sasl_offered;	/* AuthenticationSASL seen */
+	bool			plus_offered;	/* AuthenticationSASL named PLUS */
 	bool			stripped;	/* the PLUS offer was removed */
 	bool			oversize;	/* a message too long to hold */
 	struct authwatch_side	side[2];	/* [enum authwatch_dir] */

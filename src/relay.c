@@ -1,7 +1,8 @@
 /*
- * relay: moves whole evbuffer chains from one side's input to the other's
- * output (no copy), and closes both sides once either ends, after the other
- * has been sent everything that was already read.
+ * relay: moves what one side sends to the other, and closes both sides once
+ * either ends, after the other has been sent everything already read.
+ * Until authentication is over, authwatch sees the bytes first (SCRAM
+ * channel binding across the gate).
  */
 #include <sys/socket.h>
 

@@ -479,7 +479,7 @@ test_refuse_lets_scram_without_binding_through(void **state)
 		sim_init(&s, AUTHWATCH_REFUSE_PLUS);
 		/* SASL offer first, as a real backend does. */
 		sim_feed(&s, FROM_BACKEND, offer.buf, first);
-		assert_true(s.w.sasl_offered);
+		assert_true(s.w.plus_offered);
 		sim_feed_cut(&s, FROM_CLIENT, &in, &cut, 1);
 		assert_false(s.refused);
 		assert_true(s.w.side[FROM_CLIENT].done);
@@ -503,6 +503,25 @@ test_refuse_only_the_exact_mechanism_name(void **state)
 	m_initial(&in, PLUS "-X", "p=tls-server-end-point,,n=,r=x");
 	sim_init(&s, AUTHWATCH_REFUSE_PLUS);
 	sim_feed(&s, FROM_BACKEND, offer.buf, offer.len);
+	sim_feed(&s, FROM_CLIENT, in.buf, in.len);
+	assert_false(s.refused);
+	assert_out(&s, FROM_CLIENT, &in);
+}
+
+/* An offer without PLUS: the backend refuses a client that picks it. */
+static void
+test_refuse_only_what_was_offered(void **state)
+{
+	struct msg	offer = { 0 }, in = { 0 };
+	struct sim	s;
+
+	(void)state;
+	m_sasl(&offer, PLAIN, NULL);
+	m_initial(&in, PLUS, "p=tls-server-end-point,,n=,r=x");
+	sim_init(&s, AUTHWATCH_REFUSE_PLUS);
+	sim_feed(&s, FROM_BACKEND, offer.buf, offer.len);
+	assert_false(s.w.plus_offered);
+	assert_true(s.dropped);		/* nothing left to watch */
 	sim_feed(&s, FROM_CLIENT, in.buf, in.len);
 	assert_false(s.refused);
 	assert_out(&s, FROM_CLIENT, &in);
@@ -722,6 +741,7 @@ main(void)
 		cmocka_unit_test(test_refuse_plus_initial_response_at_every_split),
 		cmocka_unit_test(test_refuse_lets_scram_without_binding_through),
 		cmocka_unit_test(test_refuse_only_the_exact_mechanism_name),
+		cmocka_unit_test(test_refuse_only_what_was_offered),
 		cmocka_unit_test(test_refuse_needs_the_offer_first),
 		cmocka_unit_test(test_held_bytes_go_on_when_the_other_side_ends_it),
 		cmocka_unit_test(test_malformed_length_passes_everything_unchanged),
