@@ -32,6 +32,7 @@ ROLE=alice
 PASSWORD=wonderland
 declare -A PORT=()		# gate name -> its port
 METRICS_PORT=			# gate diff's metrics_listen
+JDBC_JAR=${JDBC_JAR:-/usr/share/java/postgresql.jar}
 
 # What the backend says about its own leg: t when it is TLS.
 SSL_QUERY="SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
@@ -222,6 +223,67 @@ test_metrics() {
 		metric_matches_log
 }
 
+# asyncpg: connect to gate NAME with ssl=MODE; prints the backend leg's ssl.
+asyncpg_probe() {
+	/usr/bin/python3 - "${PORT[$1]}" "$2" "$ROLE" "$PASSWORD" <<-'EOF'
+		import asyncio, sys
+		import asyncpg
+
+		async def main(port, mode, user, password):
+		    conn = await asyncpg.connect(host="127.0.0.1", port=int(port), user=user,
+		                                 password=password, database="postgres",
+		                                 ssl=mode, timeout=10)
+		    ssl = await conn.fetchval("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+		    await conn.close()
+		    print(f"connected backend_ssl={ssl}")
+		    return 0 if ssl else 1
+
+		sys.exit(asyncio.run(main(*sys.argv[1:])))
+	EOF
+}
+
+# pgjdbc: the same, run from source (java 11 and later need no javac).
+JDBC_PROBE=
+jdbc_probe() {
+	if [ -z "$JDBC_PROBE" ]; then
+		JDBC_PROBE=$WORK/Probe.java
+		cat >"$JDBC_PROBE" <<-'EOF'
+			import java.sql.*;
+
+			public class Probe {
+			    public static void main(String[] a) throws Exception {
+			        try (Connection c = DriverManager.getConnection(a[0], a[1], a[2]);
+			             ResultSet r = c.createStatement().executeQuery(
+			                 "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")) {
+			            r.next();
+			            System.out.println("connected backend_ssl=" + r.getBoolean(1));
+			            System.exit(r.getBoolean(1) ? 0 : 1);
+			        }
+			    }
+			}
+		EOF
+	fi
+	java -cp "$JDBC_JAR" "$JDBC_PROBE" \
+		"jdbc:postgresql://127.0.0.1:${PORT[$1]}/postgres?sslmode=$2&connectTimeout=10" \
+		"$ROLE" "$PASSWORD"
+}
+
+# Drivers that do not bind (asyncpg 0.27, pgjdbc 42.5) take SCRAM-SHA-256
+# with gs2 flag 'n' wherever PLUS is offered or not: they log in through
+# every gate, with or without TLS.
+test_drivers() {
+	local gate mode
+	for gate in same diff; do
+		running "$gate" || continue
+		for mode in disable require; do
+			check "gate $gate: asyncpg with ssl=$mode logs in with SCRAM, the backend leg over TLS" \
+				asyncpg_probe "$gate" "$mode"
+			check "gate $gate: pgjdbc with sslmode=$mode logs in with SCRAM, the backend leg over TLS" \
+				jdbc_probe "$gate" "$mode"
+		done
+	done
+}
+
 # The relay's watch of the authentication changes nothing else.
 test_unchanged() {
 	if running same; then
@@ -268,6 +330,10 @@ test_check() {
 
 main() {
 	needs pqprobe rawprobe
+	/usr/bin/python3 -c 'import asyncpg' 2>/dev/null ||
+		missing "asyncpg for /usr/bin/python3 (Debian package python3-asyncpg)"
+	[ -r "$JDBC_JAR" ] || missing "$JDBC_JAR (Debian package libpostgresql-jdbc-java)"
+	command -v java >/dev/null 2>&1 || missing "java (Debian package default-jdk-headless)"
 	setup_work
 	make_certs
 	scram_pg_start
@@ -278,6 +344,7 @@ main() {
 	test_refusal
 	test_wire
 	test_metrics
+	test_drivers
 	test_unchanged
 	test_check
 	for name in plainbe same diff; do
