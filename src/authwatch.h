@@ -22,7 +22,7 @@
 
 /*
  * The longest message held back until it is complete.  PostgreSQL's
- * AuthenticationSASL is 46 bytes, a SASLInitialResponse under 100; a
+ * AuthenticationSASL is 43 bytes, a SASLInitialResponse under 100; a
  * longer message is passed on as it arrives, unmodified (the client then
  * sees what it would without the gate).
  */
