@@ -37,8 +37,9 @@ JDBC_JAR=${JDBC_JAR:-/usr/share/java/postgresql.jar}
 # What the backend says about its own leg: t when it is TLS.
 SSL_QUERY="SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
 
-# libpq 15's words for what it refuses by itself.
-LIBPQ_PLUS_PLAIN="server offered SCRAM-SHA-256-PLUS authentication over a non-SSL connection"
+# libpq 15's words for what it refuses by itself.  (Without the gate's
+# help a plaintext client got "server offered SCRAM-SHA-256-PLUS
+# authentication over a non-SSL connection" from every TLS backend.)
 LIBPQ_CB_NO_SSL="channel binding required, but SSL not in use"
 LIBPQ_CB_NOT_OFFERED="channel binding is required, but server did not offer an authentication method that supports channel binding"
 # The gate's, for a client that binds through two different certificates.
@@ -313,6 +314,7 @@ test_check() {
 	backend_fp=$(fingerprint "$CERTS/server.crt")
 
 	rc=0
+	# shellcheck disable=SC2153 # GATE_BIN is lib.sh's
 	"$GATE_BIN" --check "${base[@]}" -c "ssl_cert_file=$CERTS/server-ec-chain.crt" \
 		-c "ssl_key_file=$CERTS/server-ec.key" >"$out" 2>&1 || rc=$?
 	check "--check, another certificate than the backend's: exit 1, a WARNING with both fingerprints and what to do" \
