@@ -1067,6 +1067,7 @@ conn_free(struct conn *c)
 	if (c->auth_timer != NULL)
 		event_free(c->auth_timer);
 	free(c->startup);
+	free(c->authwatch);
 	free(c->verify_report);
 	free(c->allow_refusal);
 	snapshot_unref(c->snap);

@@ -67,6 +67,7 @@ enum conn_timer {
 	CONN_TIMER_FLUSH,	/* the last bytes of a closing connection */
 };
 
+struct authwatch;
 struct side;
 struct conn;
 
@@ -142,6 +143,8 @@ struct conn {
 	struct side		 backend;
 	struct event		*timer;		/* the state's own */
 	struct event		*auth_timer;	/* authentication_timeout */
+	struct authwatch	*authwatch;	/* relay.c, until authentication
+						   is over; NULL after */
 
 	unsigned char		*startup;	/* the packet to forward */
 	size_t			 startup_len;

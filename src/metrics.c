@@ -32,6 +32,7 @@ static const char *const refusal_names[METRICS_REFUSED_NREASONS] = {
 	[METRICS_REFUSED_NO_FDS] = "out_of_file_descriptors",
 	[METRICS_REFUSED_STARTUP] = "max_startup_connections",
 	[METRICS_REFUSED_STARTUP_HOST] = "max_startup_connections_per_host",
+	[METRICS_REFUSED_CHANNEL_BINDING] = "channel_binding",
 };
 
 static const char *const handshake_names[METRICS_HS_NREASONS] = {

@@ -3,6 +3,8 @@
  * writes it to the other (conn.c queues what the socket does not take and
  * holds the reader back while the queue is full), and ends both sides once
  * either ends, after the other has been sent everything already read.
+ * Until authentication is over, authwatch sees the bytes first (SCRAM
+ * channel binding across the gate).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,10 +12,12 @@
 
 #include <openssl/err.h>
 
+#include "authwatch.h"
 #include "config.h"
 #include "conn.h"
 #include "log.h"
 #include "relay.h"
+#include "tls.h"
 #include "trust.h"
 
 static void	relay_ready(struct side *);
@@ -26,7 +30,7 @@ static const struct conn_phase relay_phase = {
 
 /* Pass what one side sent to the other. */
 static void
-forward(struct side *from, const unsigned char *p, size_t n)
+pass_on(struct side *from, const unsigned char *p, size_t n)
 {
 	struct conn	*c = from->conn;
 
@@ -43,6 +47,103 @@ forward(struct side *from, const unsigned char *p, size_t n)
 	/* A backend that talks after the client's end is not silent. */
 	if (from == &c->backend && c->state == CONN_HALF_CLOSED)
 		conn_restart_timer(c);
+}
+
+/*
+ * Both legs are TLS, the certificates differ, and the client binds to the
+ * one it sees: the backend would answer "SCRAM channel binding check
+ * failed" and nobody would know why.  The proof covers the gs2 flag, so no
+ * relay can mend it; say what to do instead.
+ */
+static void
+refuse_binding(struct conn *c)
+{
+	char	gate_fp[TLS_FINGERPRINT_LEN], backend_fp[TLS_FINGERPRINT_LEN];
+	char	detail[1024];
+
+	tls_cert_fingerprint(SSL_get_certificate(c->client.ssl), gate_fp,
+	    sizeof(gate_fp));
+	tls_cert_fingerprint(SSL_get0_peer_certificate(c->backend.ssl),
+	    backend_fp, sizeof(backend_fp));
+	snprintf(detail, sizeof(detail), "The client binds to this gate's "
+	    "certificate (SHA-256 %s); backend %s checks against its own "
+	    "(SHA-256 %s). Connect with channel_binding=disable, or give the "
+	    "gate the backend's certificate and key.", gate_fp,
+	    c->snap->backend_name, backend_fp);
+	conn_refuse(c, METRICS_REFUSED_CHANNEL_BINDING, "08P01",
+	    "SCRAM channel binding cannot pass through this gate", detail);
+}
+
+/*
+ * During authentication, bytes go through authwatch, which may hold a
+ * message back until it is whole, change it, or refuse the client.  Once
+ * it is over the watcher is dropped and forward() is a plain pass again.
+ */
+static void
+watch(struct side *from, const unsigned char *p, size_t n)
+{
+	struct conn		*c = from->conn;
+	struct authwatch	*w = c->authwatch;
+	enum authwatch_dir	 dir = from == &c->client ?
+				    AUTHWATCH_FROM_CLIENT :
+				    AUTHWATCH_FROM_BACKEND;
+	const uint8_t		*out;
+	size_t			 used, outlen;
+
+	while (n > 0) {
+		switch (authwatch_feed(w, dir, p, n, &used, &out, &outlen)) {
+		case AUTHWATCH_REFUSE:
+			refuse_binding(c);
+			return;
+		case AUTHWATCH_REWRITE:
+			log_debug("host=%s port=%s: removed %s from the "
+			    "backend's offer: the client's leg is plaintext",
+			    c->host, c->port, AUTHWATCH_SCRAM_PLUS);
+			break;
+		case AUTHWATCH_PASS:
+		case AUTHWATCH_HOLD:
+			break;
+		}
+		if (outlen > 0)
+			pass_on(from, out, outlen);
+		p += used;
+		n -= used;
+	}
+	if (!authwatch_active(w)) {
+		/* A message either side began stays in order: it goes now. */
+		out = authwatch_held(w, AUTHWATCH_FROM_CLIENT, &outlen);
+		if (outlen > 0)
+			pass_on(&c->client, out, outlen);
+		out = authwatch_held(w, AUTHWATCH_FROM_BACKEND, &outlen);
+		if (outlen > 0)
+			pass_on(&c->backend, out, outlen);
+		if (w->oversize)
+			log_debug("host=%s port=%s: an authentication message "
+			    "longer than %u bytes passed unexamined", c->host,
+			    c->port, AUTHWATCH_HOLD_MAX);
+		free(w);
+		c->authwatch = NULL;
+	}
+}
+
+/*
+ * The per-direction message hook: what one side sent goes to the other,
+ * through authwatch while authentication lasts.
+ */
+static void
+forward(struct side *from, const unsigned char *p, size_t n)
+{
+	if (from->conn->authwatch != NULL)
+		watch(from, p, n);
+	else
+		pass_on(from, p, n);
+}
+
+/* Still relaying: a refusal from forward() ends the session. */
+static bool
+relaying(const struct conn *c)
+{
+	return c->state == CONN_RELAY || c->state == CONN_HALF_CLOSED;
 }
 
 /*
@@ -120,6 +221,8 @@ relay_ready(struct side *s)
 	/* Whatever arrived before an end still goes through. */
 	if (have > 0)
 		forward(s, buf, have);
+	if (!relaying(s->conn))
+		return;
 	if (n == 0 || n == SIDE_ERROR)
 		ended(s, n == 0, s->error);
 }
@@ -169,14 +272,34 @@ log_session_start(struct conn *c)
 static void
 forward_held(struct side *s)
 {
-	if (s->in.len > 0)
+	if (s->in.len > 0 && relaying(s->conn))
 		forward(s, s->in.data + s->in.off, s->in.len);
 	side_consume_in(s, s->in.len);
+}
+
+/*
+ * What SCRAM channel binding needs of this session.  PostgreSQL offers
+ * SCRAM-SHA-256-PLUS only over TLS, and checks the binding against its own
+ * certificate; the client binds to the one it sees.
+ */
+static enum authwatch_mode
+binding_mode(const struct conn *c)
+{
+	if (c->backend.ssl == NULL)
+		return AUTHWATCH_OFF;
+	if (c->client.ssl == NULL)
+		return AUTHWATCH_STRIP_PLUS;
+	if (tls_same_cert(SSL_get_certificate(c->client.ssl),
+	    SSL_get0_peer_certificate(c->backend.ssl)))
+		return AUTHWATCH_OFF;	/* the binding holds end to end */
+	return AUTHWATCH_REFUSE_PLUS;
 }
 
 void
 relay_start(struct conn *c)
 {
+	enum authwatch_mode	mode;
+
 	c->established = true;
 	if (c->client.ssl != NULL)
 		METRICS_INC(c->worker, sessions_tls);
@@ -192,6 +315,14 @@ relay_start(struct conn *c)
 		SSL_set_max_send_fragment(c->client.ssl, RELAY_CLIENT_RECORD);
 	}
 	conn_set_state(c, CONN_RELAY, &relay_phase);
+	if ((mode = binding_mode(c)) != AUTHWATCH_OFF) {
+		if ((c->authwatch = malloc(sizeof(*c->authwatch))) == NULL) {
+			conn_refuse(c, METRICS_REFUSED_BACKEND, "53200",
+			    "out of memory", NULL);
+			return;
+		}
+		authwatch_init(c->authwatch, mode);
+	}
 	/* Bytes the client sent after its StartupMessage follow it ... */
 	forward_held(&c->client);
 	/* ... and what the backend said while we looked at it goes back. */
