@@ -1,6 +1,6 @@
 /*
  * metrics: counters of what the proxy did, served in Prometheus' text
- * format over HTTP when metrics_listen is set.
+ * format over HTTP (httpd.c) when metrics_listen is set.
  */
 #ifndef METRICS_H
 #define METRICS_H
@@ -9,7 +9,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct event_base;
 struct evbuffer;
 
 /* Why a client was refused with an ErrorResponse or closed. */
@@ -60,12 +59,13 @@ struct metrics {
 	    (uint64_t)(n), memory_order_relaxed)
 #define METRICS_INC(w, f)	METRICS_ADD(w, f, 1)
 
-/* Serve GET /metrics on "host:port" from the main thread's loop. */
-int metrics_listen(struct event_base *, const char *hostport, char *err,
-    size_t errlen);
-void metrics_close(void);
+/*
+ * metrics_listen's concurrent connections (httpd.c): at the cap it stops
+ * accepting until one closes.  main.c counts them in the descriptor budget.
+ */
+#define METRICS_MAX_CLIENTS	8
 
-/* The exposition text, as served. */
+/* The exposition text, as served: appended to the buffer. */
 void metrics_render(struct evbuffer *);
 
 #endif
