@@ -121,6 +121,12 @@ status_is() {
 		{ echo "FAIL: no body line matching $3"; return 1; }
 }
 
+# no_body OUT: nothing after the head of the response in OUT.
+no_body() {
+	cat "$1"
+	! sed '1,/^$/d' "$1" | grep -q .
+}
+
 # answers NAME PATH CODE [BODY-ERE] [METHOD]
 answers() {
 	local out=$WORK/answer.out
@@ -250,12 +256,12 @@ test_bounds() {
 		raw_answers "$name" 'GET /healthz HTTP/1.1\r\nContent-Length: 0\r\n\r\n' 200 '^ok$'
 	check "POST gets 405 (Allow: GET, HEAD)" \
 		answers "$name" /metrics 405 "only GET and HEAD" POST
-	grep -q '^Allow: GET, HEAD$' "$WORK/answer.out" || fail "405 names Allow: GET, HEAD" "$WORK/answer.out"
+	check "and the 405 names Allow: GET, HEAD" \
+		grep '^Allow: GET, HEAD$' "$WORK/answer.out"
 	check "HEAD /metrics gets 200 and no body" \
 		answers "$name" /metrics 200 "" HEAD
-	if sed '1,/^$/d' "$WORK/answer.out" | grep -q .; then
-		fail "HEAD's answer has no body" "$WORK/answer.out"
-	fi
+	check "and HEAD's answer has no body" \
+		no_body "$WORK/answer.out"
 	check "a request line that is not HTTP/1.x gets 400" \
 		raw_answers "$name" 'GET /metrics SPDY/9\r\n\r\n' 400
 	check "GET /nope gets 404 with a hint" \
