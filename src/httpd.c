@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,6 +23,7 @@
 #include "gate.h"
 #include "health.h"
 #include "httpd.h"
+#include "httpreq.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -55,13 +55,6 @@ static struct {
 	int			 nclients;
 	struct httpd_conn	*clients[METRICS_MAX_CLIENTS];
 } httpd;
-
-/* What a request asked for, once its head is read. */
-struct httpd_request {
-	int		 status;	/* 0: route it; else refuse with this */
-	bool		 head_only;	/* HEAD */
-	char		 path[256];
-};
 
 static void
 ms_to_tv(int ms, struct timeval *tv)
@@ -103,88 +96,6 @@ conn_close(struct httpd_conn *c)
 		close(c->fd);
 	free(c);
 	update_listener();
-}
-
-/* ---- parsing the request head ---------------------------------------- */
-
-/* The length of the head through its empty line, or 0 if not there yet. */
-static size_t
-head_end(const char *buf, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		if (buf[i] != '\n')
-			continue;
-		if (i + 1 < len && buf[i + 1] == '\n')
-			return i + 2;
-		if (i + 2 < len && buf[i + 1] == '\r' && buf[i + 2] == '\n')
-			return i + 3;
-	}
-	return 0;
-}
-
-/* The next line of *p (its CR LF or LF cut off), or NULL at the end. */
-static char *
-next_line(char **p)
-{
-	char	*line = *p, *nl;
-
-	if (line == NULL || (nl = strchr(line, '\n')) == NULL)
-		return NULL;
-	*nl = '\0';
-	if (nl > line && nl[-1] == '\r')
-		nl[-1] = '\0';
-	*p = nl + 1;
-	return line;
-}
-
-/* The request head in head[] (NUL-terminated, through its empty line). */
-static void
-parse_head(char *head, struct httpd_request *r)
-{
-	char	*p = head, *line, *method, *target, *version, *save = NULL;
-	char	*q;
-
-	memset(r, 0, sizeof(*r));
-	/* RFC 9112 2.2: ignore empty lines before the request line. */
-	while ((line = next_line(&p)) != NULL && *line == '\0')
-		;
-	if (line == NULL || (method = strtok_r(line, " ", &save)) == NULL ||
-	    (target = strtok_r(NULL, " ", &save)) == NULL ||
-	    (version = strtok_r(NULL, " ", &save)) == NULL ||
-	    strtok_r(NULL, " ", &save) != NULL ||
-	    (strcmp(version, "HTTP/1.0") != 0 &&
-	    strcmp(version, "HTTP/1.1") != 0)) {
-		r->status = 400;
-		return;
-	}
-	while ((line = next_line(&p)) != NULL && *line != '\0') {
-		char	*value = strchr(line, ':');
-
-		/* No obsolete line folding, no name without a colon. */
-		if (value == NULL || value == line || *line == ' ' ||
-		    *line == '\t') {
-			r->status = 400;
-			return;
-		}
-		*value++ = '\0';
-		value += strspn(value, " \t");
-		/* One request, no body: nothing would read it. */
-		if (strcasecmp(line, "Transfer-Encoding") == 0 ||
-		    (strcasecmp(line, "Content-Length") == 0 &&
-		    strspn(value, "0") != strcspn(value, " \t")))
-			r->status = 413;
-	}
-	if (r->status != 0)
-		return;
-	if (strcmp(method, "HEAD") == 0)
-		r->head_only = true;
-	else if (strcmp(method, "GET") != 0) {
-		r->status = 405;
-		return;
-	}
-	if ((q = strchr(target, '?')) != NULL)
-		*q = '\0';
-	snprintf(r->path, sizeof(r->path), "%s", target);
 }
 
 /* ---- the routes -------------------------------------------------------- */
@@ -254,7 +165,7 @@ status_text(int status)
 
 /* The whole response to r (status, when not 0, refuses it) into out. */
 static int
-respond(const struct httpd_request *r, int status, struct evbuffer *out)
+respond(const struct httpreq *r, int status, struct evbuffer *out)
 {
 	struct evbuffer	*body = evbuffer_new();
 	const char	*type = "text/plain; charset=utf-8";
@@ -327,7 +238,7 @@ write_some(struct httpd_conn *c)
 }
 
 static void
-send_response(struct httpd_conn *c, const struct httpd_request *r,
+send_response(struct httpd_conn *c, const struct httpreq *r,
     int status)
 {
 	event_del(c->rd);
@@ -343,7 +254,7 @@ static void
 on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct httpd_conn	*c = arg;
-	struct httpd_request	 r;
+	struct httpreq	 r;
 	char			 sink[4096];
 	ssize_t			 n;
 	size_t			 end;
@@ -366,13 +277,13 @@ on_read(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	c->len += (size_t)n;
-	if ((end = head_end(c->head, c->len)) == 0) {
+	if ((end = httpreq_head_end(c->head, c->len)) == 0) {
 		if (c->len == HTTPD_MAX_HEAD)
 			send_response(c, NULL, 431);
 		return;
 	}
 	c->head[end] = '\0';
-	parse_head(c->head, &r);
+	httpreq_parse(c->head, end, &r);
 	send_response(c, &r, r.status);
 }
 
