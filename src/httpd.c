@@ -173,27 +173,34 @@ respond(const struct httpreq *r, int status, struct evbuffer *out)
 
 	if (body == NULL)
 		return -1;
-	if (status != 0)
-		;
-	else if (strcmp(r->path, "/metrics") == 0) {
+	if (status == 0 && strcmp(r->path, "/metrics") == 0) {
 		metrics_render(body);
 		type = "text/plain; version=0.0.4; charset=utf-8";
 		status = 200;
-	} else if (strcmp(r->path, "/healthz") == 0)
+	} else if (status == 0 && strcmp(r->path, "/healthz") == 0)
 		status = route_healthz(body);
-	else if (strcmp(r->path, "/readyz") == 0)
+	else if (status == 0 && strcmp(r->path, "/readyz") == 0)
 		status = route_readyz(body);
-	else
+	else if (status == 0)
 		status = 404;
 	switch (status) {
-	case 400: evbuffer_add_printf(body, "bad request\n"); break;
-	case 404: evbuffer_add_printf(body, "not found; try /metrics, "
-	    "/healthz or /readyz\n"); break;
-	case 405: evbuffer_add_printf(body, "only GET and HEAD\n"); break;
-	case 413: evbuffer_add_printf(body, "no request body accepted\n");
-	    break;
-	case 431: evbuffer_add_printf(body, "request head over %d bytes\n",
-	    HTTPD_MAX_HEAD); break;
+	case 400:
+		evbuffer_add_printf(body, "bad request\n");
+		break;
+	case 404:
+		evbuffer_add_printf(body, "not found; try /metrics, /healthz "
+		    "or /readyz\n");
+		break;
+	case 405:
+		evbuffer_add_printf(body, "only GET and HEAD\n");
+		break;
+	case 413:
+		evbuffer_add_printf(body, "no request body accepted\n");
+		break;
+	case 431:
+		evbuffer_add_printf(body, "request head over %d bytes\n",
+		    HTTPD_MAX_HEAD);
+		break;
 	}
 	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
 	    "Content-Length: %zu\r\n%sCache-Control: no-store\r\n"
@@ -250,26 +257,15 @@ send_response(struct httpd_conn *c, const struct httpreq *r,
 	write_some(c);
 }
 
+/* HTTPD_READ_HEAD: into the fixed buffer, never past HTTPD_MAX_HEAD. */
 static void
-on_read(evutil_socket_t fd, short what, void *arg)
+read_head(struct httpd_conn *c)
 {
-	struct httpd_conn	*c = arg;
-	struct httpreq	 r;
-	char			 sink[4096];
-	ssize_t			 n;
-	size_t			 end;
+	struct httpreq	r;
+	ssize_t		n;
+	size_t		end;
 
-	(void)what;
-	if (c->state == HTTPD_LINGER) {
-		n = recv(fd, sink, sizeof(sink), 0);
-		if (n > 0 && (c->discarded += (size_t)n) <= HTTPD_LINGER_BYTES)
-			return;
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
-		conn_close(c);
-		return;
-	}
-	n = recv(fd, c->head + c->len, HTTPD_MAX_HEAD - c->len, 0);
+	n = recv(c->fd, c->head + c->len, HTTPD_MAX_HEAD - c->len, 0);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
@@ -285,6 +281,44 @@ on_read(evutil_socket_t fd, short what, void *arg)
 	c->head[end] = '\0';
 	httpreq_parse(c->head, end, &r);
 	send_response(c, &r, r.status);
+}
+
+/*
+ * HTTPD_LINGER: closing with unread bytes would reset the connection and
+ * could destroy the answer before the client read it; so read them, up to
+ * a bound, until the client closes.
+ */
+static void
+discard(struct httpd_conn *c)
+{
+	char	sink[4096];
+	ssize_t	n;
+
+	n = recv(c->fd, sink, sizeof(sink), 0);
+	if (n > 0 && (c->discarded += (size_t)n) <= HTTPD_LINGER_BYTES)
+		return;
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	conn_close(c);
+}
+
+static void
+on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct httpd_conn	*c = arg;
+
+	(void)fd;
+	(void)what;
+	switch (c->state) {
+	case HTTPD_READ_HEAD:
+		read_head(c);
+		break;
+	case HTTPD_WRITE:	/* not reading then */
+		break;
+	case HTTPD_LINGER:
+		discard(c);
+		break;
+	}
 }
 
 static void
