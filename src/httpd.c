@@ -27,6 +27,11 @@
 #include "log.h"
 #include "metrics.h"
 
+/*
+ * At METRICS_MAX_CLIENTS connections the listener is disabled until one
+ * closes; main.c counts them (and the listening socket) in the descriptor
+ * budget.  Those waiting meanwhile sit in the kernel's backlog.
+ */
 #define HTTPD_BACKLOG		(2 * METRICS_MAX_CLIENTS)
 #define HTTPD_ACCEPT_PAUSE_MS	250
 

@@ -9,7 +9,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct event_base;
 struct evbuffer;
+
+/* Scrapers served at once by the metrics endpoint. */
+#ifndef METRICS_MAX_CLIENTS
+#define METRICS_MAX_CLIENTS	8
+#endif
 
 /* Why a client was refused with an ErrorResponse or closed. */
 enum metrics_refusal {
@@ -58,12 +64,6 @@ struct metrics {
 	    atomic_load_explicit(&(w)->metrics.f, memory_order_relaxed) +	\
 	    (uint64_t)(n), memory_order_relaxed)
 #define METRICS_INC(w, f)	METRICS_ADD(w, f, 1)
-
-/*
- * metrics_listen's concurrent connections (httpd.c): at the cap it stops
- * accepting until one closes.  main.c counts them in the descriptor budget.
- */
-#define METRICS_MAX_CLIENTS	8
 
 /* The exposition text, as served: appended to the buffer. */
 void metrics_render(struct evbuffer *);
