@@ -13,7 +13,7 @@ packages=(
 	build-essential autoconf automake pkg-config
 	libevent-dev libssl-dev libcmocka-dev libpq-dev
 	openssl postgresql-15 postgresql-client-15 mandoc
-	iproute2 util-linux sslscan python3-psycopg python3-asyncpg
+	iproute2 util-linux sslscan python3 python3-psycopg python3-asyncpg
 	default-jdk-headless libpostgresql-jdbc-java
 )
 # node-postgres (tests/drivers/client-node-pg) needs Node.js and npm.  A

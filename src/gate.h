@@ -68,6 +68,8 @@ struct worker {
 	struct event		*ctl_event;
 	struct metrics		 metrics;
 	unsigned char		*scratch;	/* relay.c's reads: RELAY_READ */
+	struct event		*beat;		/* HEALTH_BEAT_MS timer */
+	_Atomic int64_t		 last_beat;	/* health_clock_ms(), for /healthz */
 };
 
 struct gate {
@@ -79,6 +81,8 @@ struct gate {
 	int			 nworkers;
 	uint64_t		 reloads_ok;	/* main thread only */
 	uint64_t		 reloads_failed;
+	atomic_bool		 listening;	/* workers accept: /readyz */
+	atomic_bool		 draining;	/* SIGTERM came: /readyz says so */
 };
 
 extern struct gate gate;

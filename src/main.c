@@ -21,6 +21,7 @@
 #include "client.h"
 #include "config.h"
 #include "gate.h"
+#include "httpd.h"
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
@@ -210,6 +211,8 @@ reload(void)
 static void
 tell_workers(char cmd)
 {
+	/* Either command closes the workers' listening sockets. */
+	atomic_store(&gate.listening, false);
 	for (int i = 0; i < gate.nworkers; i++)
 		worker_send(&gate.workers[i], cmd);
 }
@@ -262,8 +265,13 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	}
 	if (draining)
 		return;
-	/* SIGTERM: no new connections; sessions get shutdown_timeout. */
+	/*
+	 * SIGTERM: no new connections; sessions get shutdown_timeout.  The
+	 * metrics endpoint, on this thread, goes on serving: /readyz says
+	 * "draining" until the last session ends.
+	 */
 	draining = true;
+	atomic_store(&gate.draining, true);
 	log_info("received SIGTERM; no longer accepting connections, waiting "
 	    "up to %d s for %u connection%s to finish",
 	    gate.snap->cfg->shutdown_timeout, open, open == 1 ? "" : "s");
@@ -390,7 +398,7 @@ main(int argc, char **argv)
 		}
 	}
 	if (*cfg->metrics_listen != '\0' &&
-	    metrics_listen(gate.base, cfg->metrics_listen, err,
+	    httpd_listen(gate.base, cfg->metrics_listen, err,
 	    sizeof(err)) != 0) {
 		log_fatal("%s", err);
 		goto out;
@@ -415,6 +423,7 @@ main(int argc, char **argv)
 			goto out;
 		}
 	}
+	atomic_store(&gate.listening, true);
 	log_info("pgsslgate %s ready to accept connections: ssl = %s, "
 	    "require_ssl = %s, clientcert = %s, backend %s, %d worker%s",
 	    PACKAGE_VERSION, cfg->ssl ? "on" : "off",
@@ -433,7 +442,7 @@ out:
 	for (int i = 0; gate.workers != NULL && i < gate.nworkers; i++)
 		worker_finish(&gate.workers[i]);
 	free(gate.workers);
-	metrics_close();
+	httpd_close();
 	for (int i = 0; signals[i] != NULL; i++)
 		event_free(signals[i]);
 	if (done_event != NULL)
