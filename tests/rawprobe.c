@@ -36,8 +36,8 @@
  *                     length word of a StartupMessage over TLS and nothing
  *                     more: pass iff the server closes in time; prints
  *                     "closed after S.SSS s" as silent and half do
- *   noread            log in in plaintext (user and database postgres,
- *                     trust), send one simple Query, then never read again
+ *   noread            log in in plaintext (user RAWPROBE_USER or postgres,
+ *                     database postgres, trust), send one simple Query, then never read again
  *                     for the timeout, with a small receive buffer; then
  *                     close: pass iff the login worked and the query went
  *                     out.  Prints "query sent; not reading" when it does.
@@ -174,13 +174,30 @@ static size_t build_request(unsigned char *p, uint32_t code)
 	return 8;
 }
 
-/* StartupMessage, protocol 3.0, user=postgres database=postgres. */
+/* The role rawprobe logs in as: RAWPROBE_USER, or postgres.  It cannot
+ * answer a password request, so the test cluster trusts that role (lib.sh);
+ * at most 63 bytes, PostgreSQL's NAMEDATALEN - 1, so that the packet fits. */
+static const char *startup_user(void)
+{
+	const char *u = getenv("RAWPROBE_USER");
+
+	if (u == NULL || *u == '\0')
+		return "postgres";
+	if (strlen(u) > 63) {
+		fprintf(stderr, "%s: RAWPROBE_USER is longer than 63 bytes\n",
+		    progname);
+		exit(2);
+	}
+	return u;
+}
+
+/* StartupMessage, protocol 3.0, user=startup_user() database=postgres. */
 static size_t build_startup(unsigned char *p)
 {
 	size_t n = 8;
 
 	n += put_cstring(p + n, "user");
-	n += put_cstring(p + n, "postgres");
+	n += put_cstring(p + n, startup_user());
 	n += put_cstring(p + n, "database");
 	n += put_cstring(p + n, "postgres");
 	n += put_cstring(p + n, "application_name");
