@@ -13,6 +13,7 @@ packages=(
 	libevent-dev libssl-dev libcmocka-dev libpq-dev
 	openssl postgresql-15 postgresql-client-15 mandoc
 	iproute2 util-linux sslscan
+	python3-psycopg python3-asyncpg
 )
 
 usage() {
