@@ -286,6 +286,12 @@ test_scram_legs() {
 		plain connect "$tls" sslmode=disable
 	cell "$d" scram_tls_tls "SCRAM, TLS to the gate, TLS to PostgreSQL (same certificate)" \
 		TLS connect "$tls" sslmode=verify-full
+	# Binding demanded: it holds only because both legs show one certificate.
+	cell "$d" scram_tls_tls_bound "SCRAM-SHA-256-PLUS demanded (channel_binding=require), TLS/TLS, same certificate" \
+		TLS connect "$tls" sslmode=verify-full channel_binding=require
+	# Binding declined: the plain/TLS pair with the client not binding.
+	cell "$d" scram_plain_tls_unbound "SCRAM without binding (channel_binding=disable), plaintext to the gate, TLS to PostgreSQL" \
+		plain connect "$tls" sslmode=disable channel_binding=disable
 }
 
 # PostgreSQL's own md5 of the text every client hashes.
@@ -383,7 +389,9 @@ print_driver() {
 	done
 	note "SCRAM client/backend leg: plain/plain $(seen "$d" scram_plain_plain)," \
 		"TLS/plain $(seen "$d" scram_tls_plain), plain/TLS $(seen "$d" scram_plain_tls)," \
-		"TLS/TLS $(seen "$d" scram_tls_tls)"
+		"TLS/TLS $(seen "$d" scram_tls_tls);" \
+		"channel_binding=require TLS/TLS $(seen "$d" scram_tls_tls_bound)," \
+		"channel_binding=disable plain/TLS $(seen "$d" scram_plain_tls_unbound)"
 	note "wrong host: verify-full $(seen "$d" wronghost), verify-ca $(seen "$d" wronghost_ca);" \
 		"client cert $(seen "$d" cert_valid)," \
 		"revoked cert $(seen "$d" cert_revoked), big $(seen "$d" big)," \
