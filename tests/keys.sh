@@ -20,7 +20,8 @@
 #
 # so that a gate gets in only with the password and the client certificate
 # of postgres, whose key it holds encrypted (backend_sslpassword).
-# shellcheck disable=SC2317 # (the helpers run through check)
+# shellcheck disable=SC2317,SC2034 # (the helpers run through check; lib.sh
+# reads REFUSAL_ARGS)
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -euo pipefail
 
