@@ -77,15 +77,20 @@ pg_ctlcluster 15 main start
 cluster_started=1
 check_conf || { cat "$work/check.out"; die "--check of the installed configuration failed"; }
 cat "$work/check.out"
-grep -q 'ssl-cert-snakeoil.pem' "$work/check.out" || die "--check does not report the certificate"
+grep -q '^private key file "/etc/ssl/private/ssl-cert-snakeoil.key": permissions accepted, matches the certificate$' \
+    "$work/check.out" || die "--check does not accept the snakeoil key as pgsslgate"
+grep -q '^serving certificate ' "$work/check.out" || die "--check does not report the certificate"
+grep -qx 'backend localhost:5432 accepts connections' "$work/check.out" ||
+	die "--check does not report the backend up"
 grep -qx 'pgsslgate --check: no problems found' "$work/check.out" || die "no verdict line"
 
 say "the installed daemon, as pgsslgate, serves TLS to psql with SCRAM"
 runuser -u postgres -- psql -X -q -c "DROP ROLE IF EXISTS deb_ci" \
     -c "SET password_encryption = 'scram-sha-256'" \
     -c "CREATE ROLE deb_ci LOGIN PASSWORD 'deb-ci-pw'"
-runuser -u pgsslgate -- /usr/sbin/pgsslgate /etc/pgsslgate/pgsslgate.conf \
-    >"$work/gate.log" 2>&1 &
+# setpriv execs, so that $! is the daemon itself, as systemd's MAINPID is.
+setpriv --reuid=pgsslgate --regid=pgsslgate --init-groups \
+    /usr/sbin/pgsslgate /etc/pgsslgate/pgsslgate.conf >"$work/gate.log" 2>&1 &
 gate_pid=$!
 for _ in $(seq 1 100); do
 	grep -q 'ready to accept connections' "$work/gate.log" && break
@@ -99,7 +104,7 @@ cat "$work/psql.out"
 grep -q 'SSL connection (protocol: TLSv1\.[23]' "$work/psql.out" || die "psql's session is not TLS"
 grep -qx 'deb_ci' "$work/psql.out" || die "the query did not run as deb_ci"
 kill -TERM "$gate_pid"
-wait "$gate_pid" || die "the daemon did not exit 0 on SIGTERM"
+wait "$gate_pid" || { cat "$work/gate.log"; die "the daemon did not exit 0 on SIGTERM"; }
 gate_pid=
 runuser -u postgres -- psql -X -q -c "DROP ROLE deb_ci"
 pg_ctlcluster 15 main stop
