@@ -56,8 +56,9 @@ grep -qx 'Type=notify' /lib/systemd/system/pgsslgate.service || die "unit is not
 grep -qx 'ExecStart=/usr/sbin/pgsslgate /etc/pgsslgate/pgsslgate.conf' \
     /lib/systemd/system/pgsslgate.service || die "unit does not run /usr/sbin/pgsslgate"
 systemd-analyze verify /lib/systemd/system/pgsslgate.service
-[ -f /etc/ssl/certs/ssl-cert-snakeoil.pem ] && [ -f /etc/ssl/private/ssl-cert-snakeoil.key ] ||
-	die "no snakeoil certificate and key"
+for f in /etc/ssl/certs/ssl-cert-snakeoil.pem /etc/ssl/private/ssl-cert-snakeoil.key; do
+	[ -f "$f" ] || die "no $f"
+done
 
 check_conf() {
 	runuser -u pgsslgate -- /usr/sbin/pgsslgate --check \
@@ -112,6 +113,7 @@ cluster_started=0
 
 say "apt-get purge pgsslgate"
 apt-get purge -y -qq pgsslgate >/dev/null
-[ ! -e /usr/sbin/pgsslgate ] && [ ! -e /etc/pgsslgate/pgsslgate.conf ] ||
-	die "purge left the program or its configuration"
+for f in /usr/sbin/pgsslgate /etc/pgsslgate/pgsslgate.conf; do
+	[ ! -e "$f" ] || die "purge left $f"
+done
 say "ok"
