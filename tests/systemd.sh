@@ -275,7 +275,7 @@ many() {
 	for i in "${!pids[@]}"; do
 		wait "${pids[$i]}" || { rc=1; cat "$WORK/many-$((i + 1)).log"; }
 	done
-	return $rc
+	return "$rc"
 }
 check "12 concurrent clients over both inherited sockets at once" many
 kill -HUP "${GATE_PID[act]}"
