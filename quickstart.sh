@@ -12,7 +12,7 @@ packages=(
 	build-essential autoconf automake pkg-config
 	libevent-dev libssl-dev libcmocka-dev libpq-dev
 	openssl postgresql-15 postgresql-client-15 mandoc
-	iproute2 util-linux sslscan python3-yaml
+	iproute2 util-linux sslscan python3-yaml systemd
 )
 
 usage() {

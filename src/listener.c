@@ -220,6 +220,7 @@ open_inherited(struct worker *w, char *err, size_t errlen)
 		struct sockaddr_storage	 ss;
 		socklen_t		 sslen = sizeof(ss);
 		char			 host[NI_MAXHOST] = "?", port[16] = "?";
+		bool			 named;
 		int			 fd;
 
 		if ((fd = fcntl(inherited_first + i, F_DUPFD_CLOEXEC, 0)) < 0) {
@@ -242,11 +243,10 @@ open_inherited(struct worker *w, char *err, size_t errlen)
 		w->listeners[w->nlisteners++] = l;
 		if (w->id != 0)
 			continue;
-		if (getsockname(fd, (struct sockaddr *)&ss, &sslen) != 0)
-			;
-		else if (ss.ss_family == AF_UNIX)
+		if ((named = getsockname(fd, (struct sockaddr *)&ss,
+		    &sslen) == 0) && ss.ss_family == AF_UNIX)
 			snprintf(host, sizeof(host), "[local]");
-		else
+		else if (named)
 			getnameinfo((struct sockaddr *)&ss, sslen, host,
 			    sizeof(host), port, sizeof(port),
 			    NI_NUMERICHOST | NI_NUMERICSERV);

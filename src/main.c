@@ -32,6 +32,7 @@ static char		**saved_argv;
 static struct event	*drain_timer;
 static int		 workers_done;
 static struct config	*started_cfg;	/* what the sockets were opened with */
+static bool		 socket_activated;	/* sockets from systemd */
 
 static void
 usage(FILE *out)
@@ -174,8 +175,8 @@ reload(void)
 		    "previous configuration: %s", err);
 		return;
 	}
-	if (strcmp(old->listen_addresses, snap->cfg->listen_addresses) != 0 ||
-	    old->port != snap->cfg->port)
+	if (!socket_activated && (strcmp(old->listen_addresses,
+	    snap->cfg->listen_addresses) != 0 || old->port != snap->cfg->port))
 		log_warn("listen_addresses and port take effect only at "
 		    "start: still listening on \"%s\" port %d; restart to "
 		    "apply", old->listen_addresses, old->port);
@@ -383,7 +384,7 @@ main(int argc, char **argv)
 		log_fatal("%s", err);
 		goto out;
 	}
-	if (ninherited > 0) {
+	if ((socket_activated = ninherited > 0)) {
 		listener_use_inherited(SDNOTIFY_LISTEN_FDS_START, ninherited);
 		log_info("socket activation: accepting on the %d socket%s "
 		    "systemd passed; listen_addresses and port are not used",
