@@ -26,6 +26,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "testpki.h"
+#include "sdnotify.h"
 #include "worker.h"
 
 static int		 saved_argc;
@@ -33,6 +34,7 @@ static char		**saved_argv;
 static struct event	*drain_timer;
 static int		 workers_done;
 static struct config	*started_cfg;	/* what the sockets were opened with */
+static bool		 socket_activated;	/* sockets from systemd */
 
 static void
 usage(FILE *out)
@@ -182,16 +184,20 @@ reload(void)
 	unsigned		 open;
 
 	log_info("received SIGHUP; reloading the configuration");
+	sdnotify_reloading("reloading the configuration");
 	if ((cfg = load_config(saved_argc, saved_argv, err, sizeof(err))) ==
 	    NULL || (snap = snapshot_new(cfg, gate.snap, err, sizeof(err))) ==
 	    NULL) {
 		gate.reloads_failed++;
 		log_error("reload failed, still serving with the previous "
 		    "configuration and certificates: %s", err);
+		/* systemd leaves "reloading" only on READY=1, failed or not. */
+		sdnotify_state("READY=1", "reload failed, serving the "
+		    "previous configuration: %s", err);
 		return;
 	}
-	if (strcmp(old->listen_addresses, snap->cfg->listen_addresses) != 0 ||
-	    old->port != snap->cfg->port)
+	if (!socket_activated && (strcmp(old->listen_addresses,
+	    snap->cfg->listen_addresses) != 0 || old->port != snap->cfg->port))
 		log_warn("listen_addresses and port take effect only at "
 		    "start: still listening on \"%s\" port %d; restart to "
 		    "apply", old->listen_addresses, old->port);
@@ -214,6 +220,9 @@ reload(void)
 	    snap->cfg->require_ssl ? "on" : "off",
 	    config_clientcert_name(snap->cfg->clientcert),
 	    snap->backend_name, open, open == 1 ? "" : "s");
+	sdnotify_state("READY=1", "configuration reloaded: ssl = %s, "
+	    "require_ssl = %s, backend %s", snap->cfg->ssl ? "on" : "off",
+	    snap->cfg->require_ssl ? "on" : "off", snap->backend_name);
 }
 
 static void
@@ -268,6 +277,8 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		log_info("received %s; closing %u connection%s now",
 		    sig == SIGINT ? "SIGINT" : "SIGTERM", open,
 		    open == 1 ? "" : "s");
+		sdnotify_state("STOPPING=1", "stopping: closing %u "
+		    "connection%s", open, open == 1 ? "" : "s");
 		tell_workers(WORKER_CMD_QUIT);
 		return;
 	}
@@ -280,6 +291,9 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	 */
 	draining = true;
 	atomic_store(&gate.draining, true);
+	sdnotify_state("STOPPING=1", "draining: waiting up to %d s for %u "
+	    "connection%s", gate.snap->cfg->shutdown_timeout, open,
+	    open == 1 ? "" : "s");
 	log_info("received SIGTERM; no longer accepting connections, waiting "
 	    "up to %d s for %u connection%s to finish",
 	    gate.snap->cfg->shutdown_timeout, open, open == 1 ? "" : "s");
@@ -397,7 +411,7 @@ main(int argc, char **argv)
 	struct config	*cfg;
 	char		 err[1024];
 	bool		 check = false;
-	int		 rc = 1, started = 0;
+	int		 rc = 1, started = 0, ninherited;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-h") == 0 ||
@@ -443,6 +457,18 @@ main(int argc, char **argv)
 		    "every client is served in plaintext");
 	gate.nworkers = worker_count(cfg);
 	raise_fd_limit(cfg->max_connections, gate.nworkers);
+	sdnotify_init();
+	if ((ninherited = sdnotify_listen_fds(WORKER_MAX_LISTENERS, err,
+	    sizeof(err))) < 0) {
+		log_fatal("%s", err);
+		goto out;
+	}
+	if ((socket_activated = ninherited > 0)) {
+		listener_use_inherited(SDNOTIFY_LISTEN_FDS_START, ninherited);
+		log_info("socket activation: accepting on the %d socket%s "
+		    "systemd passed; listen_addresses and port are not used",
+		    ninherited, ninherited == 1 ? "" : "s");
+	}
 	if ((gate.base = event_base_new()) == NULL ||
 	    (gate.workers = calloc((size_t)gate.nworkers,
 	    sizeof(*gate.workers))) == NULL) {
@@ -456,6 +482,8 @@ main(int argc, char **argv)
 			goto out;
 		}
 	}
+	/* Every worker holds its own copies of systemd's sockets now. */
+	listener_close_inherited();
 	if (*cfg->metrics_listen != '\0' &&
 	    httpd_listen(gate.base, cfg->metrics_listen, err,
 	    sizeof(err)) != 0) {
@@ -488,6 +516,10 @@ main(int argc, char **argv)
 	    PACKAGE_VERSION, cfg->ssl ? "on" : "off",
 	    cfg->require_ssl ? "on" : "off",
 	    config_clientcert_name(cfg->clientcert), gate.snap->backend_name,
+	    gate.nworkers, gate.nworkers == 1 ? "" : "s");
+	sdnotify_state("READY=1", "ready: ssl = %s, require_ssl = %s, "
+	    "backend %s, %d worker%s", cfg->ssl ? "on" : "off",
+	    cfg->require_ssl ? "on" : "off", gate.snap->backend_name,
 	    gate.nworkers, gate.nworkers == 1 ? "" : "s");
 	/* From here on, logs go where log_destination says. */
 	apply_log_destination(cfg);
