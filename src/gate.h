@@ -19,6 +19,7 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
+#include "hba.h"
 #include "metrics.h"
 #include "policy.h"
 #include "trust.h"
@@ -44,6 +45,7 @@ struct snapshot {
 	int			 nbackend;
 	char			 backend_name[300];	/* "host:port" */
 	struct trust_info	 trust;		/* dates, for the metrics */
+	struct hba_rules	*hba;		/* hba_file; NULL when unset */
 };
 
 TAILQ_HEAD(conn_list, conn);
