@@ -22,6 +22,9 @@
 
 /* PostgreSQL's MAX_TOKEN: a longer name is a mistake, not a name. */
 #define HBA_TOKEN_MAX	10240
+/* What a regular expression may cost regcomp; see regex_too_costly(). */
+#define HBA_REGEX_MAX	256
+#define HBA_REGEX_COST	4096
 
 struct tok {
 	char	*s;
@@ -276,6 +279,74 @@ add_at_file(struct ctx *x, const char *file, int lineno, const char *name,
 	return rc;
 }
 
+/*
+ * glibc's regcomp copies the pattern once per repetition it expands ('+'
+ * twice, {m,n} n + 1 times), so nested or stacked repetitions grow it
+ * exponentially: a line of a+++... would take gigabytes.  The product of
+ * those factors is capped; ordinary patterns stay far below it.
+ */
+static bool
+regex_too_costly(const char *s)
+{
+	unsigned long	cost = 1;
+	bool		after_quant = false;
+
+	if (strlen(s) > HBA_REGEX_MAX)
+		return true;
+	for (; *s != '\0'; s++) {
+		unsigned long	f = 0;
+
+		if (*s == '\\' && s[1] != '\0') {
+			s++;
+			after_quant = false;
+			continue;
+		}
+		if (*s == '[') {
+			/* A bracket expression: ']' first is a member. */
+			s += s[1] == '^' ? 2 : 1;
+			if (*s == ']')
+				s++;
+			while (*s != '\0' && *s != ']')
+				s++;
+			if (*s == '\0')
+				return false;	/* regcomp says what is wrong */
+			after_quant = false;
+			continue;
+		}
+		if (*s == '*' || *s == '?')
+			f = 1;
+		else if (*s == '+')
+			f = 2;
+		else if (*s == '{') {
+			unsigned long	n = 0, most = 0;
+
+			/* {m}, {m,}, {m,n}: the larger bound counts. */
+			for (s++; *s != '\0' && *s != '}'; s++) {
+				if (isdigit((unsigned char)*s))
+					n = n * 10 + (unsigned long)(*s - '0');
+				else
+					n = 0;
+				if (n > HBA_REGEX_COST)
+					return true;
+				if (n > most)
+					most = n;
+			}
+			if (*s == '\0')
+				return false;
+			f = most + 1;
+		}
+		if (f == 0) {
+			after_quant = false;
+			continue;
+		}
+		/* PostgreSQL refuses a quantifier on a quantifier too. */
+		if (after_quant || (cost *= f) > HBA_REGEX_COST)
+			return true;
+		after_quant = true;
+	}
+	return false;
+}
+
 static int
 compile_re(struct ctx *x, const char *file, int lineno, regex_t *re,
     const char *src, int flags)
@@ -283,6 +354,12 @@ compile_re(struct ctx *x, const char *file, int lineno, regex_t *re,
 	char	msg[200];
 	int	rc;
 
+	if (regex_too_costly(src))
+		return perr(x, file, lineno, "regular expression \"/%.40s%s\" "
+		    "is too costly: at most %d characters, no quantifier right "
+		    "after another, and its repetitions multiplying to at "
+		    "most %d", src, strlen(src) > 40 ? "..." : "",
+		    HBA_REGEX_MAX, HBA_REGEX_COST);
 	if ((rc = regcomp(re, src, REG_EXTENDED | flags)) == 0)
 		return 0;
 	regerror(rc, re, msg, sizeof(msg));

@@ -234,9 +234,21 @@ test_names_lists_keywords_quotes_and_regex(void **state)
 	    HBA_ALLOW);
 	assert_int_equal(decide(r, "::1", true, NULL, "svc_x", "app", &d),
 	    HBA_NO_ENTRY);
+	/* Bounded repetitions within the cap are ordinary regular ones. */
+	hba_free(r);
+	r = parse("host all \"/^x[0-9]{2,3}$\" all pass\n", NULL);
+	assert_non_null(r);
+	assert_int_equal(decide(r, "::1", true, NULL, "x123", "app", &d),
+	    HBA_ALLOW);
+	assert_int_equal(decide(r, "::1", true, NULL, "x1234", "app", &d),
+	    HBA_NO_ENTRY);
+	hba_free(r);
+	r = parse("host  sameuser       all            all  pass\n"
+	    "host  \"my db\",other  /^ops_          all  pass\n", NULL);
+	assert_non_null(r);
 	assert_int_equal(decide(r, "::1", true, NULL, "ops_ann", "my db",
 	    &d), HBA_ALLOW);
-	assert_int_equal(d.line->lineno, 4);
+	assert_int_equal(d.line->lineno, 2);
 	hba_free(r);
 }
 
@@ -423,6 +435,8 @@ test_bad_lines_name_file_line_and_what_is_allowed(void **state)
 		{ "host all all\n", "end-of-line before IP address" },
 		{ "host \"unterminated all all pass\n", "unterminated quoted" },
 		{ "host all a,,b all pass\n", "empty entry" },
+		{ "host all \"/^a+++$\" all pass\n", "is too costly" },
+		{ "host all \"/((a{64}){64}){64}\" all pass\n", "is too costly" },
 		{ "# only a comment\n", "contains no entries" },
 		{ "host all @nofile all pass\n", "@nofile: /etc/gate/nofile: "
 		    "could not open" },
