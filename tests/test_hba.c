@@ -493,6 +493,30 @@ test_describe_prints_rules_as_understood(void **state)
 	hba_free(r);
 }
 
+/* The example files shipped in conf/ parse, through the real file I/O. */
+static void
+test_shipped_examples_parse(void **state)
+{
+	const char		*top = getenv("top_srcdir");
+	char			 hba[4096], ident[4096];
+	struct hba_rules	*r;
+
+	(void)state;
+	snprintf(hba, sizeof(hba), "%s/conf/pg_hba.conf", top ? top : ".");
+	snprintf(ident, sizeof(ident), "%s/conf/pg_ident.conf",
+	    top ? top : ".");
+	r = hba_parse(hba, ident, &hba_file_io, err, sizeof(err));
+	if (r == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(r->nlines, 6);
+	assert_int_equal(r->nidents, 2);
+	hba_free(r);
+	/* A directory is not a rules file. */
+	snprintf(hba, sizeof(hba), "%s/conf", top ? top : ".");
+	assert_null(hba_parse(hba, NULL, &hba_file_io, err, sizeof(err)));
+	assert_non_null(strstr(err, "not a regular file"));
+}
+
 int
 main(void)
 {
@@ -511,6 +535,7 @@ main(void)
 		cmocka_unit_test(test_bad_lines_name_file_line_and_what_is_allowed),
 		cmocka_unit_test(test_include_loop_is_refused),
 		cmocka_unit_test(test_describe_prints_rules_as_understood),
+		cmocka_unit_test(test_shipped_examples_parse),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,7 @@
 /*
  * fuzz_hba: arbitrary text as hba_file (and, after a line "%%", as
  * ident_file), then decisions on a few connections.  Either it parses or
- * the error names a file; never a crash, a leak, an overrun or a hang.
+ * the error starts with a file's name; never a crash, a leak, an overrun or a hang.
  */
 #include <sys/socket.h>
 
@@ -99,7 +99,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r = hba_parse("/f/pg_hba.conf", sep != NULL ? "/f/pg_ident.conf" :
 	    NULL, &io, err, sizeof(err));
 	if (r == NULL) {
-		assert(strncmp(err, "/f/", 3) == 0);
+		/* Every path here is absolute: the message starts with one. */
+		assert(err[0] == '/' && strchr(err, ':') != NULL);
 		return 0;
 	}
 	inet_pton(AF_INET, "10.1.2.3", &v4.sin_addr);
