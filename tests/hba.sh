@@ -135,15 +135,32 @@ expect_raw() {
 }
 
 gate_with_rules() {
-	tls_gate_start "$1" off "$PG_PORT" -c "ssl_ca_file=$CERTS/client-ca.crt" \
-		-c "hba_file=$HBA" -c "ident_file=$IDENT"
+	local name=$1
+	shift
+	tls_gate_start "$name" off "$PG_PORT" -c "ssl_ca_file=$CERTS/client-ca.crt" \
+		-c "hba_file=$HBA" -c "ident_file=$IDENT" "$@"
+}
+
+# refusals_counted PORT N: the metrics endpoint on PORT counts N refusals
+# with reason hba_file (through bash's /dev/tcp: curl may be missing).
+refusals_counted() {
+	local body value
+	body=$(
+		exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+		printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+		tr -d '\r' <&3
+	) || return 1
+	value=$(awk '$1 == "pgsslgate_refused_total{reason=\"hba_file\"}" { print $2 }' <<<"$body")
+	echo "pgsslgate_refused_total{reason=\"hba_file\"} = ${value:-missing}"
+	[ "$value" = "$2" ]
 }
 
 # ---- tests -------------------------------------------------------------------
 
 test_rules() {
-	local p
-	gate_with_rules rules || return 0
+	local p mp
+	mp=$(free_port)
+	gate_with_rules rules -c "metrics_listen=127.0.0.1:$mp" || return 0
 	p=${PORT[rules]}
 
 	check "hostnossl from 127.0.0.1: app logs in in plaintext (scram-sha-256)" \
@@ -157,6 +174,8 @@ test_rules() {
 		log_has rules "hba_file: host=127.0.0.1" "user=bob" "no line of hba_file $HBA matches"
 	check "sslmode=allow: bob's plaintext attempt is refused, libpq retries over TLS and logs in" \
 		logs_in "$p" bob allow 1
+	check "... after a plaintext attempt that the gate refused (two in the log now)" \
+		log_count rules 2 "hba_file: host=127.0.0.1" "user=bob" "no line of hba_file"
 	check "a reject line: PostgreSQL's rejects text, with SSL encryption" \
 		refused "$p" mallory require \
 		'pg_hba.conf rejects connection for host "127.0.0.1", user "mallory", database "postgres", SSL encryption'
@@ -179,6 +198,8 @@ test_rules() {
 		expect_raw 127.0.0.2 "$p" probe R
 	check "address and mask columns: probe from 127.0.0.1 does not" \
 		expect_raw 127.0.0.1 "$p" probe 'E 28000 no pg_hba.conf entry for host "127.0.0.1", user "probe"'
+	check "metrics: the 7 refusals above are counted with reason hba_file" \
+		refusals_counted "$mp" 7
 	gate_stop rules
 }
 

@@ -1,7 +1,8 @@
 /*
  * fuzz_hba: arbitrary text as hba_file (and, after a line "%%", as
  * ident_file), then decisions on a few connections.  Either it parses or
- * the error starts with a file's name; never a crash, a leak, an overrun or a hang.
+ * the error starts with a file's name; never a crash, a leak, an
+ * overrun or a hang.
  */
 #include <sys/socket.h>
 
