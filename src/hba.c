@@ -49,7 +49,40 @@ struct ctx {
 	char			*err;
 	size_t			 errlen;
 	size_t			 lcap, icap;	/* of r->lines, r->idents */
+	unsigned		 nreads;	/* files read so far */
+	size_t			 nbytes;	/* and their bytes */
 };
+
+/*
+ * Two lines that include (or @) their own file nest 10 deep in 2^10
+ * ways: what one parse may read is capped, so a loop ends in an error,
+ * not a hang.
+ */
+#define HBA_MAX_READS	1000
+#define HBA_MAX_BYTES	(16u << 20)
+
+static char *
+ctx_read(struct ctx *x, const char *path, size_t *len, bool *missing)
+{
+	char	*text;
+
+	if (x->nreads >= HBA_MAX_READS) {
+		snprintf(x->err, x->errlen, "%s: more than %d files read "
+		    "(include or @ loop?)", path, HBA_MAX_READS);
+		return NULL;
+	}
+	if ((text = x->io->read(x->io->arg, path, len, missing, x->err,
+	    x->errlen)) == NULL)
+		return NULL;
+	x->nreads++;
+	if ((x->nbytes += *len) > HBA_MAX_BYTES) {
+		free(text);
+		snprintf(x->err, x->errlen, "%s: more than %u MB read in all "
+		    "(include or @ loop?)", path, HBA_MAX_BYTES >> 20);
+		return NULL;
+	}
+	return text;
+}
 
 static int
 perr(struct ctx *x, const char *file, int lineno, const char *fmt, ...)
@@ -160,6 +193,13 @@ tokenize(struct ctx *x, const char *file, int lineno, const char *s,
 				buf[len++] = *s;
 			}
 			buf[len] = '\0';
+			/* A long list must not keep HBA_TOKEN_MAX per name. */
+			{
+				char	*t = realloc(buf, len + 1);
+
+				if (t != NULL)
+					buf = t;
+			}
 			if (inq) {
 				free(buf);
 				return perr(x, file, lineno, "unterminated "
@@ -245,8 +285,7 @@ add_at_file(struct ctx *x, const char *file, int lineno, const char *name,
 		    name, HBA_MAX_DEPTH);
 	if ((path = relative_to(file, name)) == NULL)
 		return perr(x, file, lineno, "out of memory");
-	if ((text = x->io->read(x->io->arg, path, &len, &missing, x->err,
-	    x->errlen)) == NULL) {
+	if ((text = ctx_read(x, path, &len, &missing)) == NULL) {
 		char	why[400];
 
 		snprintf(why, sizeof(why), "%s", x->err);
@@ -876,8 +915,7 @@ parse_file(struct ctx *x, const char *path, enum file_kind kind, int depth,
 	bool	 missing = false;
 	int	 lineno = 0, rc = 0;
 
-	if ((text = x->io->read(x->io->arg, path, &len, &missing, x->err,
-	    x->errlen)) == NULL) {
+	if ((text = ctx_read(x, path, &len, &missing)) == NULL) {
 		char	why[400];
 
 		if (missing && missing_ok)

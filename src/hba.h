@@ -149,6 +149,10 @@ struct hba_decision {
 	char			 log[HBA_MSG_MAX];	/* names file:line */
 };
 
+/*
+ * The first line that matches decides.  Workers call it at once on the
+ * same rules: it only reads them, and regexec(3) is thread-safe.
+ */
 void hba_decide(const struct hba_rules *, const struct hba_request *,
     struct hba_decision *);
 

@@ -462,6 +462,32 @@ test_include_loop_is_refused(void **state)
 	assert_non_null(strstr(err, "nested more than 10 deep"));
 }
 
+/* Three @ names a level, nine levels: 3^9 reads, stopped at 1000. */
+static void
+test_at_file_fan_out_is_capped(void **state)
+{
+	static struct memfile	fs[12];
+	static char		names[10][32], texts[10][64];
+
+	(void)state;
+	fs[0].path = "/etc/gate/pg_hba.conf";
+	fs[0].text = "host all @a1 all pass\n";
+	for (int i = 1; i <= 9; i++) {
+		snprintf(names[i], sizeof(names[i]), "/etc/gate/a%d", i);
+		if (i < 9)
+			snprintf(texts[i], sizeof(texts[i]), "@a%d,@a%d,@a%d\n",
+			    i + 1, i + 1, i + 1);
+		else
+			snprintf(texts[i], sizeof(texts[i]), "x\n");
+		fs[i].path = names[i];
+		fs[i].text = texts[i];
+	}
+	files = fs;
+	assert_null(hba_parse("/etc/gate/pg_hba.conf", NULL, &mem_io, err,
+	    sizeof(err)));
+	assert_non_null(strstr(err, "more than 1000 files read"));
+}
+
 static void
 emit(void *arg, const char *text)
 {
@@ -534,6 +560,7 @@ main(void)
 		cmocka_unit_test(test_clientcert_verify_ca_needs_only_a_certificate),
 		cmocka_unit_test(test_bad_lines_name_file_line_and_what_is_allowed),
 		cmocka_unit_test(test_include_loop_is_refused),
+		cmocka_unit_test(test_at_file_fan_out_is_capped),
 		cmocka_unit_test(test_describe_prints_rules_as_understood),
 		cmocka_unit_test(test_shipped_examples_parse),
 	};
