@@ -220,6 +220,10 @@ reload(void)
 	    snap->cfg->require_ssl ? "on" : "off",
 	    config_clientcert_name(snap->cfg->clientcert),
 	    snap->backend_name, open, open == 1 ? "" : "s");
+	if (snap->hba != NULL)
+		log_info("hba_file %s: %zu rule%s for new connections",
+		    snap->hba->hba_file, snap->hba->nlines,
+		    snap->hba->nlines == 1 ? "" : "s");
 	sdnotify_state("READY=1", "configuration reloaded: ssl = %s, "
 	    "require_ssl = %s, backend %s", snap->cfg->ssl ? "on" : "off",
 	    snap->cfg->require_ssl ? "on" : "off", snap->backend_name);
@@ -370,6 +374,41 @@ out:
 }
 
 /* --check: the whole start-up, as a report on stdout, then exit. */
+static void
+print_rule(void *arg, const char *text)
+{
+	(void)arg;
+	log_info("  %s", text);
+}
+
+/* --check: the access rules in force, as the gate understood them. */
+static void
+check_rules(const struct snapshot *snap)
+{
+	const struct config	*cfg = snap->cfg;
+
+	if (snap->hba != NULL) {
+		log_info("hba_file %s: %zu rule%s, first match wins%s%s",
+		    snap->hba->hba_file, snap->hba->nlines,
+		    snap->hba->nlines == 1 ? "" : "s",
+		    snap->hba->ident_file != NULL ? "; ident_file " : "",
+		    snap->hba->ident_file != NULL ? snap->hba->ident_file : "");
+		hba_describe(snap->hba, print_rule, NULL);
+		return;
+	}
+	/* The two lines require_ssl and clientcert stand for. */
+	log_info("no hba_file; require_ssl and clientcert amount to:");
+	log_info("  hostnossl database all user all address all: %s",
+	    cfg->ssl && (cfg->require_ssl ||
+	    cfg->clientcert != CONFIG_CLIENTCERT_OFF) ? "reject" : "pass");
+	log_info("  hostssl database all user all address all: pass%s",
+	    cfg->clientcert == CONFIG_CLIENTCERT_VERIFY_CA ?
+	    " clientcert=verify-ca" :
+	    cfg->clientcert == CONFIG_CLIENTCERT_VERIFY_FULL ?
+	    " clientcert=verify-full (certificate CN must be the user name)" :
+	    "");
+}
+
 static int
 run_check(void)
 {
@@ -390,6 +429,7 @@ run_check(void)
 	}
 	if (gate.snap->cfg->require_ssl && !gate.snap->cfg->ssl)
 		log_warn("require_ssl = on has no effect while ssl = off");
+	check_rules(gate.snap);
 	check_backend(gate.snap);
 	snapshot_unref(gate.snap);
 verdict:
