@@ -136,6 +136,8 @@ peer_facts(struct conn *c, struct startup_peer *p)
 	enum config_clientcert	mode = c->snap->cfg->clientcert;
 
 	memset(p, 0, sizeof(*p));
+	p->hba = c->snap->hba;
+	p->addr = (const struct sockaddr *)&c->peer;
 	p->over_limit = c->over_limit;
 	p->cert_required = mode != CONFIG_CLIENTCERT_OFF &&
 	    c->client.ssl != NULL;
@@ -144,9 +146,12 @@ peer_facts(struct conn *c, struct startup_peer *p)
 	p->clientcert = config_clientcert_name(mode);
 	p->cn_required = mode == CONFIG_CLIENTCERT_VERIFY_FULL &&
 	    c->client.ssl != NULL;
-	if (p->cn_required)
+	if (p->has_cert) {
 		p->cn_ok = trust_peer_common_name(c->client.ssl, p->cn,
 		    sizeof(p->cn)) == 0;
+		p->dn_ok = p->hba != NULL && trust_peer_dn(c->client.ssl,
+		    p->dn, sizeof(p->dn)) == 0;
+	}
 }
 
 /*
@@ -161,6 +166,16 @@ carry_out(struct conn *c, const struct startup_step *s)
 
 	log_debug("host=%s port=%s: packet code %u, %u bytes: verdict %d",
 	    c->host, c->port, pkt->code, pkt->length, (int)s->verdict);
+	if (s->hba_used) {
+		if (s->hba.verdict == HBA_ALLOW)
+			log_debug("host=%s port=%s user=%s database=%s: %s",
+			    c->host, c->port, pkt->user, pkt->database,
+			    s->hba.log);
+		else
+			log_info("hba_file: host=%s port=%s user=%s "
+			    "database=%s: %s", c->host, c->port, pkt->user,
+			    pkt->database, s->hba.log);
+	}
 	switch (s->verdict) {
 	case STARTUP_MORE:
 		return false;

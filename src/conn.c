@@ -920,6 +920,8 @@ conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen)
 	    memory_order_relaxed) + 1, memory_order_relaxed);
 
 	gate_tune_socket(fd, sa->sa_family, snap->cfg);
+	if (salen > 0 && (size_t)salen <= sizeof(c->peer))
+		memcpy(&c->peer, sa, (size_t)salen);
 	if (sa->sa_family == AF_UNIX)
 		snprintf(c->host, sizeof(c->host), "[local]");
 	else if (getnameinfo(sa, (socklen_t)salen, c->host, sizeof(c->host),

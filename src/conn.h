@@ -157,6 +157,7 @@ struct conn {
 	bool			 in_startup;	/* counted by startcap */
 	struct startcap_key	 source;	/* ... under this source */
 
+	struct sockaddr_storage	 peer;		/* client address, for hba */
 	char			 host[64];	/* client address, for logs */
 	char			 port[8];
 	char			 user[PGPROTO_NAME_MAX];

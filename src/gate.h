@@ -19,8 +19,10 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
+#include "hba.h"
 #include "metrics.h"
 #include "policy.h"
+#include "tls.h"
 #include "trust.h"
 
 struct config;
@@ -44,6 +46,8 @@ struct snapshot {
 	int			 nbackend;
 	char			 backend_name[300];	/* "host:port" */
 	struct trust_info	 trust;		/* dates, for the metrics */
+	struct tls_key		 key;		/* what ssl_key_file gave */
+	struct hba_rules	*hba;		/* hba_file; NULL when unset */
 };
 
 TAILQ_HEAD(conn_list, conn);
@@ -70,6 +74,8 @@ struct worker {
 	struct event		*ctl_event;
 	struct metrics		 metrics;
 	unsigned char		*scratch;	/* relay.c's reads: RELAY_READ */
+	struct event		*beat;		/* HEALTH_BEAT_MS timer */
+	_Atomic int64_t		 last_beat;	/* health_clock_ms(), for /healthz */
 };
 
 struct gate {
@@ -81,6 +87,8 @@ struct gate {
 	int			 nworkers;
 	uint64_t		 reloads_ok;	/* main thread only */
 	uint64_t		 reloads_failed;
+	atomic_bool		 listening;	/* workers accept: /readyz */
+	atomic_bool		 draining;	/* SIGTERM came: /readyz says so */
 };
 
 extern struct gate gate;
@@ -97,8 +105,12 @@ void gate_set_snapshot(struct snapshot *);
  */
 void gate_tune_socket(int fd, int family, const struct config *);
 
-/* Takes over the caller's reference to cfg, even on failure. */
-struct snapshot *snapshot_new(struct config *cfg, char *err, size_t errlen);
+/*
+ * Takes over the caller's reference to cfg, even on failure.  prev is the
+ * snapshot being replaced on a reload (NULL at start): see tls_key.
+ */
+struct snapshot *snapshot_new(struct config *cfg, const struct snapshot *prev,
+    char *err, size_t errlen);
 struct snapshot *snapshot_ref(struct snapshot *);
 void snapshot_unref(struct snapshot *);
 

@@ -20,9 +20,12 @@
 #include "check.h"
 #include "config.h"
 #include "gate.h"
+#include "httpd.h"
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
+#include "testpki.h"
+#include "sdnotify.h"
 #include "worker.h"
 
 static int		 saved_argc;
@@ -30,6 +33,7 @@ static char		**saved_argv;
 static struct event	*drain_timer;
 static int		 workers_done;
 static struct config	*started_cfg;	/* what the sockets were opened with */
+static bool		 socket_activated;	/* sockets from systemd */
 
 static void
 usage(FILE *out)
@@ -39,13 +43,19 @@ usage(FILE *out)
 	    "server.\n\n"
 	    "Usage:\n"
 	    "  pgsslgate [CONFIG_FILE] [-c NAME=VALUE]...\n"
-	    "  pgsslgate --check [CONFIG_FILE] [-c NAME=VALUE]...\n\n"
+	    "  pgsslgate --check [CONFIG_FILE] [-c NAME=VALUE]...\n"
+	    "  pgsslgate --make-test-pki DIR [NAME]... [--user USER]...\n\n"
 	    "Options:\n"
 	    "  -c NAME=VALUE   set a parameter; overrides CONFIG_FILE "
 	    "(repeatable)\n"
 	    "  --check         check the configuration and every file it "
 	    "names,\n"
 	    "                  print a report, exit 0 if no problem, else 1\n"
+	    "  --make-test-pki write a throwaway CA, server chain and client "
+	    "certificates\n"
+	    "                  (for USERs, default postgres) into DIR, then "
+	    "say how to\n"
+	    "                  use them; the server's also for each NAME\n"
 	    "  -d, --debug     also log debugging detail\n"
 	    "  -h, --help      show this help, then exit\n"
 	    "  -V, --version   show the version, then exit\n\n"
@@ -173,15 +183,20 @@ reload(void)
 	unsigned		 open;
 
 	log_info("received SIGHUP; reloading the configuration");
+	sdnotify_reloading("reloading the configuration");
 	if ((cfg = load_config(saved_argc, saved_argv, err, sizeof(err))) ==
-	    NULL || (snap = snapshot_new(cfg, err, sizeof(err))) == NULL) {
+	    NULL || (snap = snapshot_new(cfg, gate.snap, err, sizeof(err))) ==
+	    NULL) {
 		gate.reloads_failed++;
 		log_error("reload failed, still serving with the previous "
 		    "configuration and certificates: %s", err);
+		/* systemd leaves "reloading" only on READY=1, failed or not. */
+		sdnotify_state("READY=1", "reload failed, serving the "
+		    "previous configuration: %s", err);
 		return;
 	}
-	if (strcmp(old->listen_addresses, snap->cfg->listen_addresses) != 0 ||
-	    old->port != snap->cfg->port)
+	if (!socket_activated && (strcmp(old->listen_addresses,
+	    snap->cfg->listen_addresses) != 0 || old->port != snap->cfg->port))
 		log_warn("listen_addresses and port take effect only at "
 		    "start: still listening on \"%s\" port %d; restart to "
 		    "apply", old->listen_addresses, old->port);
@@ -204,11 +219,20 @@ reload(void)
 	    snap->cfg->require_ssl ? "on" : "off",
 	    config_clientcert_name(snap->cfg->clientcert),
 	    snap->backend_name, open, open == 1 ? "" : "s");
+	if (snap->hba != NULL)
+		log_info("hba_file %s: %zu rule%s for new connections",
+		    snap->hba->hba_file, snap->hba->nlines,
+		    snap->hba->nlines == 1 ? "" : "s");
+	sdnotify_state("READY=1", "configuration reloaded: ssl = %s, "
+	    "require_ssl = %s, backend %s", snap->cfg->ssl ? "on" : "off",
+	    snap->cfg->require_ssl ? "on" : "off", snap->backend_name);
 }
 
 static void
 tell_workers(char cmd)
 {
+	/* Either command closes the workers' listening sockets. */
+	atomic_store(&gate.listening, false);
 	for (int i = 0; i < gate.nworkers; i++)
 		worker_send(&gate.workers[i], cmd);
 }
@@ -256,13 +280,23 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		log_info("received %s; closing %u connection%s now",
 		    sig == SIGINT ? "SIGINT" : "SIGTERM", open,
 		    open == 1 ? "" : "s");
+		sdnotify_state("STOPPING=1", "stopping: closing %u "
+		    "connection%s", open, open == 1 ? "" : "s");
 		tell_workers(WORKER_CMD_QUIT);
 		return;
 	}
 	if (draining)
 		return;
-	/* SIGTERM: no new connections; sessions get shutdown_timeout. */
+	/*
+	 * SIGTERM: no new connections; sessions get shutdown_timeout.  The
+	 * metrics endpoint, on this thread, goes on serving: /readyz says
+	 * "draining" until the last session ends.
+	 */
 	draining = true;
+	atomic_store(&gate.draining, true);
+	sdnotify_state("STOPPING=1", "draining: waiting up to %d s for %u "
+	    "connection%s", gate.snap->cfg->shutdown_timeout, open,
+	    open == 1 ? "" : "s");
 	log_info("received SIGTERM; no longer accepting connections, waiting "
 	    "up to %d s for %u connection%s to finish",
 	    gate.snap->cfg->shutdown_timeout, open, open == 1 ? "" : "s");
@@ -289,7 +323,91 @@ worker_count(const struct config *cfg)
 	return n > 0 ? (int)n : 1;
 }
 
+/* --make-test-pki DIR [NAME]... [--user USER]...: write it, then exit. */
+static int
+run_make_test_pki(int argc, char **argv)
+{
+	char		**names, **users, *dir = NULL, err[1024];
+	size_t		  nnames = 0, nusers = 0;
+	int		  rc = 1;
+
+	names = calloc((size_t)argc, sizeof(*names));
+	users = calloc((size_t)argc, sizeof(*users));
+	if (names == NULL || users == NULL) {
+		fprintf(stderr, "pgsslgate: out of memory\n");
+		goto out;
+	}
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--make-test-pki") == 0) {
+			if (++i >= argc || dir != NULL) {
+				fprintf(stderr, "pgsslgate: --make-test-pki "
+				    "needs one DIR\n");
+				goto out;
+			}
+			dir = argv[i];
+		} else if (strcmp(argv[i], "--user") == 0) {
+			if (++i >= argc) {
+				fprintf(stderr, "pgsslgate: --user needs a "
+				    "user name\n");
+				goto out;
+			}
+			users[nusers++] = argv[i];
+		} else if (argv[i][0] == '-') {
+			fprintf(stderr, "pgsslgate: \"%s\" does not go with "
+			    "--make-test-pki (try \"pgsslgate --help\")\n",
+			    argv[i]);
+			goto out;
+		} else
+			names[nnames++] = argv[i];
+	}
+	if (testpki_make(dir, names, nnames, users, nusers, stdout, err,
+	    sizeof(err)) != 0) {
+		fprintf(stderr, "pgsslgate: %s\n", err);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(names);
+	free(users);
+	return rc;
+}
+
 /* --check: the whole start-up, as a report on stdout, then exit. */
+static void
+print_rule(void *arg, const char *text)
+{
+	(void)arg;
+	log_info("  %s", text);
+}
+
+/* --check: the access rules in force, as the gate understood them. */
+static void
+check_rules(const struct snapshot *snap)
+{
+	const struct config	*cfg = snap->cfg;
+
+	if (snap->hba != NULL) {
+		log_info("hba_file %s: %zu rule%s, first match wins%s%s",
+		    snap->hba->hba_file, snap->hba->nlines,
+		    snap->hba->nlines == 1 ? "" : "s",
+		    snap->hba->ident_file != NULL ? "; ident_file " : "",
+		    snap->hba->ident_file != NULL ? snap->hba->ident_file : "");
+		hba_describe(snap->hba, print_rule, NULL);
+		return;
+	}
+	/* The two lines require_ssl and clientcert stand for. */
+	log_info("no hba_file; require_ssl and clientcert amount to:");
+	log_info("  hostnossl database all user all address all: %s",
+	    cfg->ssl && (cfg->require_ssl ||
+	    cfg->clientcert != CONFIG_CLIENTCERT_OFF) ? "reject" : "pass");
+	log_info("  hostssl database all user all address all: pass%s",
+	    cfg->clientcert == CONFIG_CLIENTCERT_VERIFY_CA ?
+	    " clientcert=verify-ca" :
+	    cfg->clientcert == CONFIG_CLIENTCERT_VERIFY_FULL ?
+	    " clientcert=verify-full (certificate CN must be the user name)" :
+	    "");
+}
+
 static int
 run_check(void)
 {
@@ -304,12 +422,13 @@ run_check(void)
 	}
 	log_info("configuration: %s", cfg->config_file != NULL ?
 	    cfg->config_file : "(command line only)");
-	if ((gate.snap = snapshot_new(cfg, err, sizeof(err))) == NULL) {
+	if ((gate.snap = snapshot_new(cfg, NULL, err, sizeof(err))) == NULL) {
 		log_error("%s", err);
 		goto verdict;
 	}
 	if (gate.snap->cfg->require_ssl && !gate.snap->cfg->ssl)
 		log_warn("require_ssl = on has no effect while ssl = off");
+	check_rules(gate.snap);
 	check_backend(gate.snap);
 	snapshot_unref(gate.snap);
 verdict:
@@ -331,7 +450,7 @@ main(int argc, char **argv)
 	struct config	*cfg;
 	char		 err[1024];
 	bool		 check = false;
-	int		 rc = 1, started = 0;
+	int		 rc = 1, started = 0, ninherited;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-h") == 0 ||
@@ -351,6 +470,8 @@ main(int argc, char **argv)
 			log_set_debug(1);
 		if (strcmp(argv[i], "--check") == 0)
 			check = true;
+		if (strcmp(argv[i], "--make-test-pki") == 0)
+			return run_make_test_pki(argc, argv);
 		if (strcmp(argv[i], "-c") == 0)
 			i++;
 	}
@@ -364,7 +485,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "pgsslgate: %s\n", err);
 		return 1;
 	}
-	if ((gate.snap = snapshot_new(cfg, err, sizeof(err))) == NULL) {
+	if ((gate.snap = snapshot_new(cfg, NULL, err, sizeof(err))) == NULL) {
 		log_fatal("%s", err);
 		return 1;
 	}
@@ -375,6 +496,18 @@ main(int argc, char **argv)
 		    "every client is served in plaintext");
 	gate.nworkers = worker_count(cfg);
 	raise_fd_limit(cfg->max_connections, gate.nworkers);
+	sdnotify_init();
+	if ((ninherited = sdnotify_listen_fds(WORKER_MAX_LISTENERS, err,
+	    sizeof(err))) < 0) {
+		log_fatal("%s", err);
+		goto out;
+	}
+	if ((socket_activated = ninherited > 0)) {
+		listener_use_inherited(SDNOTIFY_LISTEN_FDS_START, ninherited);
+		log_info("socket activation: accepting on the %d socket%s "
+		    "systemd passed; listen_addresses and port are not used",
+		    ninherited, ninherited == 1 ? "" : "s");
+	}
 	if ((gate.base = event_base_new()) == NULL ||
 	    (gate.workers = calloc((size_t)gate.nworkers,
 	    sizeof(*gate.workers))) == NULL) {
@@ -388,8 +521,10 @@ main(int argc, char **argv)
 			goto out;
 		}
 	}
+	/* Every worker holds its own copies of systemd's sockets now. */
+	listener_close_inherited();
 	if (*cfg->metrics_listen != '\0' &&
-	    metrics_listen(gate.base, cfg->metrics_listen, err,
+	    httpd_listen(gate.base, cfg->metrics_listen, err,
 	    sizeof(err)) != 0) {
 		log_fatal("%s", err);
 		goto out;
@@ -414,11 +549,16 @@ main(int argc, char **argv)
 			goto out;
 		}
 	}
+	atomic_store(&gate.listening, true);
 	log_info("pgsslgate %s ready to accept connections: ssl = %s, "
 	    "require_ssl = %s, clientcert = %s, backend %s, %d worker%s",
 	    PACKAGE_VERSION, cfg->ssl ? "on" : "off",
 	    cfg->require_ssl ? "on" : "off",
 	    config_clientcert_name(cfg->clientcert), gate.snap->backend_name,
+	    gate.nworkers, gate.nworkers == 1 ? "" : "s");
+	sdnotify_state("READY=1", "ready: ssl = %s, require_ssl = %s, "
+	    "backend %s, %d worker%s", cfg->ssl ? "on" : "off",
+	    cfg->require_ssl ? "on" : "off", gate.snap->backend_name,
 	    gate.nworkers, gate.nworkers == 1 ? "" : "s");
 	/* From here on, logs go where log_destination says. */
 	apply_log_destination(cfg);
@@ -432,7 +572,7 @@ out:
 	for (int i = 0; gate.workers != NULL && i < gate.nworkers; i++)
 		worker_finish(&gate.workers[i]);
 	free(gate.workers);
-	metrics_close();
+	httpd_close();
 	for (int i = 0; signals[i] != NULL; i++)
 		event_free(signals[i]);
 	if (done_event != NULL)

@@ -1,7 +1,7 @@
 /*
- * metrics: the counters, and a tiny HTTP endpoint (libevent's evhttp) that
- * serves them as Prometheus text.  Counting is a plain increment on the hot
- * path; rendering happens only when scraped.
+ * metrics: the counters, rendered as Prometheus text for httpd.c's
+ * GET /metrics.  Counting is a plain increment on the hot path; rendering
+ * happens only when scraped.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -10,15 +10,12 @@
 #include <time.h>
 
 #include <event2/buffer.h>
-#include <event2/http.h>
 
 #include "config.h"
 #include "gate.h"
 #include "log.h"
 #include "metrics.h"
 #include "startcap.h"
-
-static struct evhttp	*metrics_http;
 
 static const char *const refusal_names[METRICS_REFUSED_NREASONS] = {
 	[METRICS_REFUSED_NO_SSL] = "ssl_required",
@@ -33,6 +30,7 @@ static const char *const refusal_names[METRICS_REFUSED_NREASONS] = {
 	[METRICS_REFUSED_STARTUP] = "max_startup_connections",
 	[METRICS_REFUSED_STARTUP_HOST] = "max_startup_connections_per_host",
 	[METRICS_REFUSED_CHANNEL_BINDING] = "channel_binding",
+	[METRICS_REFUSED_HBA] = "hba_file",
 };
 
 static const char *const handshake_names[METRICS_HS_NREASONS] = {
@@ -180,62 +178,4 @@ metrics_render(struct evbuffer *out)
 	family(out, "workers", "gauge", "Event-loop threads.");
 	evbuffer_add_printf(out, "pgsslgate_workers %d\n", gate.nworkers);
 	snapshot_unref(snap);
-}
-
-static void
-serve(struct evhttp_request *req, void *arg)
-{
-	struct evbuffer	*body;
-
-	if (strcmp(evhttp_request_get_uri(req), "/metrics") != 0 ||
-	    evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
-		evhttp_send_error(req, HTTP_NOTFOUND, "try GET /metrics");
-		return;
-	}
-	if ((body = evbuffer_new()) == NULL) {
-		evhttp_send_error(req, HTTP_INTERNAL, "out of memory");
-		return;
-	}
-	(void)arg;
-	metrics_render(body);
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-	evhttp_send_reply(req, HTTP_OK, "OK", body);
-	evbuffer_free(body);
-}
-
-int
-metrics_listen(struct event_base *base, const char *hostport, char *err,
-    size_t errlen)
-{
-	char	host[256];
-	int	port;
-
-	if (config_split_hostport(hostport, host, sizeof(host), &port) != 0) {
-		snprintf(err, errlen, "metrics_listen \"%s\": expected "
-		    "host:port", hostport);
-		return -1;
-	}
-	if ((metrics_http = evhttp_new(base)) == NULL) {
-		snprintf(err, errlen, "metrics_listen: out of memory");
-		return -1;
-	}
-	evhttp_set_allowed_methods(metrics_http, EVHTTP_REQ_GET);
-	evhttp_set_gencb(metrics_http, serve, NULL);
-	if (evhttp_bind_socket(metrics_http, host, (ev_uint16_t)port) != 0) {
-		snprintf(err, errlen, "metrics_listen: could not bind to %s "
-		    "port %d: %s", host, port, strerror(errno));
-		metrics_close();
-		return -1;
-	}
-	log_info("serving metrics on http://%s:%d/metrics", host, port);
-	return 0;
-}
-
-void
-metrics_close(void)
-{
-	if (metrics_http != NULL)
-		evhttp_free(metrics_http);
-	metrics_http = NULL;
 }

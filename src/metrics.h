@@ -1,6 +1,6 @@
 /*
  * metrics: counters of what the proxy did, served in Prometheus' text
- * format over HTTP when metrics_listen is set.
+ * format over HTTP (httpd.c) when metrics_listen is set.
  */
 #ifndef METRICS_H
 #define METRICS_H
@@ -32,6 +32,7 @@ enum metrics_refusal {
 	METRICS_REFUSED_STARTUP_HOST,	/* max_startup_connections_per_host */
 	METRICS_REFUSED_CHANNEL_BINDING,	/* SCRAM-SHA-256-PLUS through
 						   differing certificates */
+	METRICS_REFUSED_HBA,		/* hba_file: no line, reject, cert */
 	METRICS_REFUSED_NREASONS
 };
 
@@ -70,12 +71,7 @@ struct metrics {
 	    (uint64_t)(n), memory_order_relaxed)
 #define METRICS_INC(w, f)	METRICS_ADD(w, f, 1)
 
-/* Serve GET /metrics on "host:port" from the main thread's loop. */
-int metrics_listen(struct event_base *, const char *hostport, char *err,
-    size_t errlen);
-void metrics_close(void);
-
-/* The exposition text, as served. */
+/* The exposition text, as served: appended to the buffer. */
 void metrics_render(struct evbuffer *);
 
 #endif

@@ -21,7 +21,9 @@ refuse(struct startup_step *s, enum metrics_refusal reason,
 
 /*
  * A StartupMessage the policy lets through may still be refused for who
- * sent it.  clientcert: the handshake lets a client without a certificate
+ * sent it.  hba_file: the first line that matches decides, as in
+ * PostgreSQL; every refusal is an ErrorResponse, so libpq in sslmode=allow
+ * retries over TLS after a plaintext attempt is refused.  clientcert: the handshake lets a client without a certificate
  * through so that it gets PostgreSQL's FATAL here, which drivers show (a
  * handshake alert they turn into "broken pipe").  clientcert =
  * verify-full also wants the certificate's CN to be the user, as
@@ -30,8 +32,27 @@ refuse(struct startup_step *s, enum metrics_refusal reason,
  * its credential.
  */
 static void
-check_forward(const struct startup_peer *peer, struct startup_step *s)
+check_forward(const struct startup_peer *peer, bool tls,
+    struct startup_step *s)
 {
+	struct hba_request	req = {
+		.addr = peer->addr, .ssl = tls, .user = s->pkt.user,
+		.database = s->pkt.database,
+	};
+
+	if (peer->hba != NULL) {
+		/* A certificate that is there passed verification. */
+		req.cert = peer->has_cert;
+		req.cn = peer->has_cert && peer->cn_ok ? peer->cn : NULL;
+		req.dn = peer->has_cert && peer->dn_ok ? peer->dn : NULL;
+		hba_decide(peer->hba, &req, &s->hba);
+		s->hba_used = true;
+		if (s->hba.verdict != HBA_ALLOW) {
+			refuse(s, METRICS_REFUSED_HBA, "28000", s->hba.message,
+			    s->hba.detail[0] != '\0' ? s->hba.detail : NULL);
+			return;
+		}
+	}
 	if (peer->cert_required && !peer->has_cert) {
 		snprintf(s->text_detail, sizeof(s->text_detail), "The client "
 		    "did not send a certificate, and clientcert = %s requires "
@@ -125,7 +146,7 @@ startup_next(const struct policy_settings *set, struct policy_state *st,
 		return;
 	case POLICY_FORWARD:
 		s->verdict = STARTUP_FORWARD;
-		check_forward(peer, s);
+		check_forward(peer, st->tls_active, s);
 		return;
 	}
 	s->verdict = STARTUP_CLOSE;

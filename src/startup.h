@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hba.h"
 #include "metrics.h"
 #include "pgproto.h"
 #include "policy.h"
@@ -37,6 +38,8 @@ struct startup_step {
 	struct pgproto_packet	 pkt;		/* when a packet was parsed */
 	char			 text[256];	/* message, when not static */
 	char			 text_detail[512];
+	bool			 hba_used;	/* hba_file decided: hba */
+	struct hba_decision	 hba;		/* its log line is the caller's */
 };
 
 /*
@@ -45,6 +48,8 @@ struct startup_step {
  * startup.c judges it.
  */
 struct startup_peer {
+	const struct hba_rules *hba;	/* hba_file's, or NULL */
+	const struct sockaddr *addr;	/* the client's, for hba_file */
 	bool	 over_limit;		/* accepted past max_connections */
 	bool	 cert_required;		/* clientcert is not off, over TLS */
 	bool	 has_cert;		/* the client sent one (it verified) */
@@ -52,6 +57,8 @@ struct startup_peer {
 	bool	 cn_required;		/* clientcert = verify-full over TLS */
 	bool	 cn_ok;			/* one well-formed CN, in cn */
 	char	 cn[PGPROTO_NAME_MAX * 4];
+	bool	 dn_ok;			/* the subject, RFC 2253, in dn */
+	char	 dn[1024];
 };
 
 /*

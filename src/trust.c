@@ -18,6 +18,7 @@
 #include <openssl/x509v3.h>
 
 #include "config.h"
+#include "fingerprint.h"
 #include "log.h"
 #include "tlsfile.h"
 #include "trust.h"
@@ -179,6 +180,27 @@ trust_peer_common_name(SSL *ssl, char *buf, size_t len)
 	return 0;
 }
 
+int
+trust_peer_dn(SSL *ssl, char *buf, size_t len)
+{
+	X509	*peer = SSL_get0_peer_certificate(ssl);
+	BIO	*bio;
+	int	 n;
+
+	if (peer == NULL || len < 2 || (bio = BIO_new(BIO_s_mem())) == NULL)
+		return -1;
+	/* The flags PostgreSQL's be-secure-openssl.c uses for the DN. */
+	X509_NAME_print_ex(bio, X509_get_subject_name(peer), 0,
+	    (XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) |
+	    ASN1_STRFLGS_UTF8_CONVERT);
+	n = BIO_read(bio, buf, (int)len);
+	BIO_free(bio);
+	if (n <= 0 || (size_t)n >= len || memchr(buf, '\0', (size_t)n) != NULL)
+		return -1;
+	buf[n] = '\0';
+	return 0;
+}
+
 /* A CRL's name in a hashed directory: 8 hex digits, ".r", a number. */
 static bool
 crl_name(const char *name)
@@ -277,6 +299,7 @@ log_trust(X509_STORE *store, const struct config *cfg, struct trust_info *info)
 	bool			 checking = *cfg->ssl_crl_file != '\0' ||
 				    *cfg->ssl_crl_dir != '\0';
 	char			 name[256], when[64];
+	char			 fp[FINGERPRINT_TEXT_LEN];
 
 	if (crls == NULL || cas == NULL)
 		goto out;
@@ -299,8 +322,9 @@ log_trust(X509_STORE *store, const struct config *cfg, struct trust_info *info)
 
 		trust_name(X509_get_subject_name(ca), name, sizeof(name));
 		trust_time_text(X509_get0_notAfter(ca), when, sizeof(when));
+		trust_fingerprint(ca, fp, sizeof(fp));
 		log_info("client certificates: trusted CA \"%s\", valid until "
-		    "%s", name, when);
+		    "%s, SHA256 Fingerprint=%s", name, when, fp);
 		for (int j = 0; j < sk_X509_CRL_num(crls); j++)
 			if (X509_NAME_cmp(X509_CRL_get_issuer(
 			    sk_X509_CRL_value(crls, j)),
@@ -435,4 +459,19 @@ trust_configure(SSL_CTX *ctx, const struct config *cfg,
 	SSL_CTX_set_verify(ctx, mode, verify_cb);
 	log_trust(store, cfg, info);
 	return 0;
+}
+
+void
+trust_fingerprint(X509 *cert, char *buf, size_t len)
+{
+	unsigned char	md[EVP_MAX_MD_SIZE];
+	unsigned int	n = 0;
+
+	if (cert == NULL || X509_digest(cert, EVP_sha256(), md, &n) != 1 ||
+	    n != FINGERPRINT_LEN) {
+		ERR_clear_error();
+		snprintf(buf, len, "?");
+		return;
+	}
+	fingerprint_format(md, buf, len);
 }
