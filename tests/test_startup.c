@@ -2,11 +2,14 @@
  * test_startup: the startup phase as the event loop drives it, one verdict
  * at a time, without a socket.
  */
+#include <netinet/in.h>
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -268,6 +271,61 @@ test_cancel_without_a_certificate_is_forwarded(void **state)
 	assert_int_equal(s.verdict, STARTUP_CANCEL);
 }
 
+/* hba_file through the same entry point: one in-memory pg_hba.conf. */
+static const char	*hba_text;
+
+static char *
+hba_read(void *arg, const char *path, size_t *len, bool *missing, char *err,
+    size_t errlen)
+{
+	(void)arg;
+	(void)path;
+	(void)err;
+	(void)errlen;
+	*missing = false;
+	*len = strlen(hba_text);
+	return strdup(hba_text);
+}
+
+static const struct hba_io	hba_mem = { hba_read, NULL, NULL };
+
+static void
+test_hba_file_decides_first_and_its_reject_is_28000(void **state)
+{
+	char			 err[256];
+	uint8_t			 buf[64];
+	struct sockaddr_in	 sin = { .sin_family = AF_INET,
+				    .sin_addr.s_addr = htonl(0x7f000001) };
+	struct hba_rules	*rules;
+	struct policy_state	 st = { 0 };
+	struct startup_peer	 peer = { .addr = (struct sockaddr *)&sin,
+				    .cert_required = true };
+	struct startup_step	 s;
+
+	(void)state;
+	hba_text = "hostssl all mallory 0.0.0.0/0 reject\n"
+	    "hostssl all all 127.0.0.1/32 pass\n";
+	rules = hba_parse("/pg_hba.conf", NULL, &hba_mem, err, sizeof(err));
+	assert_non_null(rules);
+	peer.hba = rules;
+	after_tls(&st);
+	/* hba_file before the certificate check: its refusal is the one. */
+	startup_next(&on_on, &st, &peer, buf, put_startup(buf, "mallory"), &s);
+	assert_int_equal(s.verdict, STARTUP_REFUSE);
+	assert_int_equal(s.reason, METRICS_REFUSED_HBA);
+	assert_string_equal(s.sqlstate, "28000");
+	assert_true(s.hba_used);
+	assert_int_equal(s.hba.verdict, HBA_REJECTED);
+	/* Allowed by hba_file, then refused for the missing certificate. */
+	memset(&st, 0, sizeof(st));
+	after_tls(&st);
+	startup_next(&on_on, &st, &peer, buf, put_startup(buf, "alice"), &s);
+	assert_int_equal(s.verdict, STARTUP_REFUSE);
+	assert_int_equal(s.hba.verdict, HBA_ALLOW);
+	assert_int_equal(s.reason, METRICS_REFUSED_NO_CLIENT_CERT);
+	hba_free(rules);
+}
+
 /* Past max_connections: the SSL answer first, 53300 on the startup. */
 static void
 test_over_the_limit_is_refused_with_53300_at_the_startup(void **state)
@@ -353,6 +411,8 @@ main(void)
 		cmocka_unit_test(
 		    test_clientcert_without_a_certificate_is_refused_with_28000),
 		cmocka_unit_test(test_cancel_without_a_certificate_is_forwarded),
+		cmocka_unit_test(
+		    test_hba_file_decides_first_and_its_reject_is_28000),
 		cmocka_unit_test(
 		    test_over_the_limit_is_refused_with_53300_at_the_startup),
 		cmocka_unit_test(

@@ -7,6 +7,8 @@
  * limit, a client certificate and its CN, direct SSL), so the decisions
  * on those are reached the way the event loop reaches them.
  */
+#include <netinet/in.h>
+
 #include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,12 +19,47 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
+/* A small hba_file, for inputs that ask for one. */
+static const char	hba_text[] =
+    "hostssl all mallory 0.0.0.0/0 reject\n"
+    "hostnossl all all 0.0.0.0/0 reject\n"
+    "hostssl all postgres 127.0.0.1/32 cert\n"
+    "host all all 127.0.0.1/32 pass\n";
+
+static char *
+hba_read(void *arg, const char *path, size_t *len, bool *missing, char *err,
+    size_t errlen)
+{
+	(void)arg;
+	(void)path;
+	(void)err;
+	(void)errlen;
+	*missing = false;
+	*len = sizeof(hba_text) - 1;
+	return strdup(hba_text);
+}
+
+static const struct hba_rules *
+hba_rules(void)
+{
+	static const struct hba_io	io = { hba_read, NULL, NULL };
+	static struct hba_rules		*rules;
+	char				 err[256];
+
+	if (rules == NULL)
+		rules = hba_parse("/pg_hba.conf", NULL, &io, err, sizeof(err));
+	assert(rules != NULL);
+	return rules;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct policy_settings	set;
 	struct policy_state	st = { 0 };
 	struct startup_peer	peer = { 0 };
+	struct sockaddr_in	sin = { .sin_family = AF_INET,
+				    .sin_addr.s_addr = htonl(0x7f000001) };
 	struct startup_step	s;
 	size_t			off = 0, avail, chunk;
 	uint8_t			*buf;
@@ -40,6 +77,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	peer.cert_required = data[size - 1] & 8;
 	peer.has_cert = data[size - 1] & 16;
 	peer.clientcert = "verify-ca";
+	peer.addr = (const struct sockaddr *)&sin;
+	if (data[size - 1] & 32)
+		peer.hba = hba_rules();
 	memcpy(peer.cn, "postgres", sizeof("postgres"));
 	data++;
 	size--;
@@ -96,6 +136,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			/* Never past the limit, never with a CN not the user. */
 			assert(!peer.over_limit);
 			assert(!peer.cert_required || peer.has_cert);
+			assert(!s.hba_used || s.hba.verdict == HBA_ALLOW);
 			assert(!peer.cn_required || (peer.cn_ok &&
 			    strcmp(peer.cn, s.pkt.user) == 0));
 			assert(!(set.ssl && (set.require_ssl ||
