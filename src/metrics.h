@@ -30,6 +30,8 @@ enum metrics_refusal {
 	METRICS_REFUSED_NO_FDS,		/* accept() ran out of descriptors */
 	METRICS_REFUSED_STARTUP,	/* max_startup_connections */
 	METRICS_REFUSED_STARTUP_HOST,	/* max_startup_connections_per_host */
+	METRICS_REFUSED_PROXY_HEADER,	/* PROXY header missing or invalid */
+	METRICS_REFUSED_PROXY_UNTRUSTED,	/* PROXY header, unlisted peer */
 	METRICS_REFUSED_NREASONS
 };
 

@@ -17,6 +17,7 @@
 #include "gate.h"
 #include "listener.h"
 #include "log.h"
+#include "preamble.h"
 #include "relay.h"
 #include "worker.h"
 
@@ -59,6 +60,7 @@ worker_main(void *arg)
 
 	event_base_dispatch(w->base);
 	listener_close_all(w);
+	preamble_free_all(w);
 	conn_free_all(w);
 	(void)!write(done_pipe[1], &done, 1);
 	return NULL;
@@ -92,6 +94,7 @@ worker_init(struct worker *w, int id, const struct config *cfg, char *err,
 	w->ctl[0] = w->ctl[1] = -1;
 	w->reserve_fd = -1;
 	TAILQ_INIT(&w->conns);
+	TAILQ_INIT(&w->preambles);
 	if (done_pipe[0] < 0 &&
 	    pipe2(done_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
 		snprintf(err, errlen, "could not create a pipe: %s",
@@ -134,6 +137,7 @@ worker_finish(struct worker *w)
 		pthread_join(w->thread, NULL);
 	w->started = false;
 	listener_close_all(w);
+	preamble_free_all(w);
 	conn_free_all(w);
 	if (w->ctl_event != NULL)
 		event_free(w->ctl_event);
