@@ -458,8 +458,8 @@ set_value(struct config *cfg, const struct config_def *def, const char *value,
 		    CONFIG_MAX_NETWORKS, why, sizeof(why));
 		if (count < 0)
 			return fail(err, errlen, origin, "invalid value for "
-			    "parameter \"%s\": \"%s\": %s (allowed: %s)",
-			    def->name, value, why, def->allowed);
+			    "parameter \"%s\": %s (allowed: %s)",
+			    def->name, why, def->allowed);
 		if ((s = strdup(value)) == NULL)
 			return fail(err, errlen, origin, "out of memory");
 		cfg->nproxy_networks = count;
