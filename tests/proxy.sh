@@ -24,7 +24,7 @@ export LC_ALL=C
 
 APP_PASSWORD=proxy-test-secret
 PYTHON=/usr/bin/python3		# Debian's, with nothing added
-PROBE=$top_srcdir/tests/proxyprobe.py
+PROBE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/proxyprobe.py
 BALANCER=127.0.0.2		# HAProxy's source address toward the gate
 AUTH_TIMEOUT_MS=2000
 HAPROXY_PID=
