@@ -205,6 +205,10 @@ test_raw_headers_that_work() {
 		--ssl after --tls --expect auth
 	check "... both split headers gave their clients' addresses" \
 		log_has pp "connection received: host=(198.51.100.8 port=7779|2001:db8::99 port=7780)"
+	check "v2 header, then direct TLS (sslnegotiation=direct): a login starts" \
+		from_balancer --header "v2:tcp4:203.0.113.11:9003" --direct --expect auth
+	check "... logged under the header's address" \
+		log_has pp "connection received: host=203.0.113.11 port=9003 proxy=$BALANCER\$"
 	check "an address not in proxy_protocol_networks without a header: served as ever" \
 		login "${PORT[pp]}" 127.0.0.1
 	check "... logged as itself, with no proxy=" \

@@ -116,6 +116,23 @@ def startup(user, database):
     return struct.pack(">I", len(body) + 4) + body
 
 
+def tls_startup(sock, args):
+    """TLS on sock, a StartupMessage: "auth" if authentication is asked."""
+    ctx = ssl.create_default_context(cafile=args.cafile)
+    ctx.check_hostname = False
+    if args.cafile is None:
+        ctx.verify_mode = ssl.CERT_NONE
+    if args.direct:
+        ctx.set_alpn_protocols(["postgresql"])
+    sock.settimeout(args.timeout)
+    tls = ctx.wrap_socket(sock, server_hostname="localhost")
+    tls.sendall(startup(args.user, "postgres"))
+    kind = tls.recv(1)
+    tls.close()
+    return {b"R": "auth", b"E": "error after TLS"}.get(
+        kind, "unexpected reply %r" % kind)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
@@ -128,6 +145,9 @@ def main():
                     help="send the header a byte at a time")
     ap.add_argument("--tls", action="store_true",
                     help="after S: TLS, then a StartupMessage")
+    ap.add_argument("--direct", action="store_true",
+                    help="TLS at once after the header (sslnegotiation="
+                    "direct, ALPN postgresql), then a StartupMessage")
     ap.add_argument("--user", default="app")
     ap.add_argument("--cafile", default=None)
     ap.add_argument("--timeout", type=float, default=10)
@@ -142,6 +162,11 @@ def main():
     if args.bind:
         sock.bind((args.bind, 0))
     sock.connect((args.host, args.port))
+    if args.direct:
+        sock.sendall(header)
+        reply = tls_startup(sock, args)
+        print(reply)
+        sys.exit(0 if reply.startswith(args.expect) else 1)
     if args.split:
         for i in range(len(header)):
             sock.sendall(header[i:i + 1])
@@ -157,17 +182,7 @@ def main():
         sock.sendall(header)
     reply = read_reply(sock, args.timeout)
     if reply == "S" and args.tls:
-        ctx = ssl.create_default_context(cafile=args.cafile)
-        ctx.check_hostname = False
-        if args.cafile is None:
-            ctx.verify_mode = ssl.CERT_NONE
-        tls = ctx.wrap_socket(sock, server_hostname="localhost")
-        tls.sendall(startup(args.user, "postgres"))
-        tls.settimeout(args.timeout)
-        kind = tls.recv(1)
-        reply = {b"R": "auth", b"E": "error after TLS"}.get(
-            kind, "unexpected reply %r" % kind)
-        tls.close()
+        reply = tls_startup(sock, args)
     print(reply)
     sys.exit(0 if reply.startswith(args.expect) else 1)
 
