@@ -138,6 +138,19 @@ on_timeout(evutil_socket_t fd, short what, void *arg)
 	preamble_free(p, true);
 }
 
+/*
+ * The peer's FIN came behind part of a header: peeking never reaches the
+ * end of the stream while those bytes sit unread, so EV_CLOSED says it.
+ */
+static void
+closed_midway(struct preamble *p)
+{
+	log_info("connection from host=%s port=%s closed in the middle of %s",
+	    p->host, p->port, p->trusted ? "its PROXY header" :
+	    "what began like a PROXY header");
+	preamble_free(p, true);
+}
+
 static void
 on_read(evutil_socket_t fd, short what, void *arg)
 {
@@ -148,21 +161,29 @@ on_read(evutil_socket_t fd, short what, void *arg)
 	char			 msg[200];
 	ssize_t			 n;
 
-	(void)what;
 	n = recv(fd, buf, sizeof(buf), MSG_PEEK);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
 	    errno == EINTR))
 		return;			/* the event stays armed */
 	if (n <= 0) {
-		log_info("connection from host=%s port=%s closed before %s%s%s",
-		    p->host, p->port, p->trusted ? "its PROXY header" :
-		    "its first bytes", n < 0 ? ": " : "",
-		    n < 0 ? strerror(errno) : "");
+		/*
+		 * As client.c does: a bare close (a TCP health check) is
+		 * news only under log_connections, an error always.
+		 */
+		if (n < 0 || p->snap->cfg->log_connections)
+			log_info("connection from host=%s port=%s closed "
+			    "before %s%s%s", p->host, p->port, p->trusted ?
+			    "its PROXY header" : "its first bytes",
+			    n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
 		preamble_free(p, true);
 		return;
 	}
 	if (!p->trusted) {
 		st = proxyproto_detect(buf, (size_t)n);
+		if (st == PROXYPROTO_NEED_MORE && (what & EV_CLOSED)) {
+			closed_midway(p);
+			return;
+		}
 		if (st == PROXYPROTO_NOT_PROXY) {
 			hand_over(p, NULL);
 		} else if (st == PROXYPROTO_OK) {
@@ -179,6 +200,8 @@ on_read(evutil_socket_t fd, short what, void *arg)
 	st = proxyproto_parse(buf, (size_t)n, &h);
 	switch (st) {
 	case PROXYPROTO_NEED_MORE:
+		if (what & EV_CLOSED)
+			closed_midway(p);
 		return;
 	case PROXYPROTO_NOT_PROXY:
 		log_info("refused connection from host=%s port=%s: no PROXY "
@@ -300,10 +323,11 @@ preamble_accept(struct worker *w, int fd, const struct sockaddr *sa,
 	/*
 	 * Edge-triggered: the bytes peeked at stay in the socket, so a
 	 * level-triggered event would fire again at once while a header is
-	 * incomplete.  Each new segment wakes it once.
+	 * incomplete.  Each new segment wakes it once, and so does the
+	 * peer's FIN (EV_CLOSED).
 	 */
-	p->read = event_new(w->base, fd, EV_READ | EV_PERSIST | EV_ET,
-	    on_read, p);
+	p->read = event_new(w->base, fd, EV_READ | EV_CLOSED | EV_PERSIST |
+	    EV_ET, on_read, p);
 	p->timer = evtimer_new(w->base, on_timeout, p);
 	tv.tv_sec = snap->cfg->authentication_timeout / 1000;
 	tv.tv_usec = (snap->cfg->authentication_timeout % 1000) * 1000;

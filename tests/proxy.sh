@@ -304,6 +304,18 @@ closed_in_time() {
 	num_between "$t" 1.5 5
 }
 
+# closed_at_once ARGS...: the gate closes within a second.
+closed_at_once() {
+	local out t
+	out=$(from_balancer --timeout 8 --expect closed "$@") || {
+		echo "$out"
+		return 1
+	}
+	echo "$out"
+	t=$(awk '{ print $3 }' <<<"$out")
+	num_between "$t" 0 1
+}
+
 test_timeout_and_caps() {
 	local i refused pids
 	check "a silent connection from the balancer: closed at authentication_timeout" \
@@ -312,6 +324,11 @@ test_timeout_and_caps() {
 		log_has pp "closing connection from host=$BALANCER port=[0-9]+: authentication_timeout \\($AUTH_TIMEOUT_MS ms\\) expired while waiting for the PROXY header"
 	check "half a header, then silence: closed at authentication_timeout too" \
 		closed_in_time --header "hex:0d0a0d0a000d0a515549540a211100"
+	check "half a header, then the balancer's FIN: closed at once, not at the timeout" \
+		closed_at_once --header "hex:$(printf 'PROXY TCP4 192.0.2.1' | od -An -tx1 | tr -d ' \n')" \
+		--ssl no --shut
+	check "... logged as closed in the middle of its PROXY header" \
+		log_has pp "connection from host=$BALANCER port=[0-9]+ closed in the middle of its PROXY header"
 
 	# max_startup_connections_per_host = 2, counted by the header's address.
 	pids=()

@@ -150,6 +150,8 @@ def main():
                     "direct, ALPN postgresql), then a StartupMessage")
     ap.add_argument("--user", default="app")
     ap.add_argument("--cafile", default=None)
+    ap.add_argument("--shut", action="store_true",
+                    help="shut down the writing side after sending")
     ap.add_argument("--timeout", type=float, default=10)
     ap.add_argument("--expect", required=True,
                     help="what the answer must start with")
@@ -180,6 +182,8 @@ def main():
         sock.sendall(SSL_REQUEST)
     elif header:
         sock.sendall(header)
+    if args.shut:
+        sock.shutdown(socket.SHUT_WR)
     reply = read_reply(sock, args.timeout)
     if reply == "S" and args.tls:
         reply = tls_startup(sock, args)
