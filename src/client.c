@@ -30,11 +30,11 @@ static const struct conn_phase client_phase = {
 static void	startup_read(struct conn *);
 
 void
-client_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen)
+client_accept(struct worker *w, int fd, const struct conn_peer *peer)
 {
 	struct conn	*c;
 
-	if ((c = conn_new(w, fd, sa, salen)) == NULL)
+	if ((c = conn_new(w, fd, peer)) == NULL)
 		return;
 	/* ssl_direct: the first byte decides, before anything reads it. */
 	conn_set_state(c, c->snap->cfg->ssl && c->snap->cfg->ssl_direct ?

@@ -6,12 +6,10 @@
 #ifndef CLIENT_H
 #define CLIENT_H
 
-#include <sys/socket.h>
-
+struct conn_peer;
 struct worker;
 
-/* Take ownership of an accepted socket. */
-void client_accept(struct worker *, int fd, const struct sockaddr *,
-    int socklen);
+/* Take ownership of an accepted socket (from listener.c or preamble.c). */
+void client_accept(struct worker *, int fd, const struct conn_peer *);
 
 #endif

@@ -869,8 +869,10 @@ admit_startup(struct worker *w, const struct config *cfg, int fd,
 }
 
 struct conn *
-conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen)
+conn_new(struct worker *w, int fd, const struct conn_peer *peer)
 {
+	const struct sockaddr	*sa = peer->sa;
+	int			 salen = peer->salen;
 	struct snapshot		*snap;
 	struct conn		*c;
 	struct startcap_key	 key;
@@ -928,8 +930,9 @@ conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen)
 	    c->port, sizeof(c->port), NI_NUMERICHOST | NI_NUMERICSERV))
 		snprintf(c->host, sizeof(c->host), "?");
 	if (snap->cfg->log_connections)
-		log_info("connection received: host=%s port=%s", c->host,
-		    c->port);
+		log_info("connection received: host=%s port=%s%s%s", c->host,
+		    c->port, peer->note != NULL ? " " : "",
+		    peer->note != NULL ? peer->note : "");
 
 	c->timer = evtimer_new(w->base, timer_expired, c);
 	c->auth_timer = evtimer_new(w->base, auth_expired, c);

@@ -170,13 +170,19 @@ struct conn {
 	char			*allow_refusal;	/* backend's plaintext refusal */
 };
 
+/* Who a connection is from, as the listener or a PROXY header says. */
+struct conn_peer {
+	const struct sockaddr	*sa;	/* the client's address */
+	int			 salen;
+	const char		*note;	/* NULL, or for the connection log line */
+};
+
 /*
  * Take ownership of an accepted socket: count it, and either set up a
  * connection in CONN_NEW (authentication_timeout running) or close it
  * at once when far past max_connections (NULL).
  */
-struct conn *conn_new(struct worker *, int fd, const struct sockaddr *,
-    int socklen);
+struct conn *conn_new(struct worker *, int fd, const struct conn_peer *);
 
 /*
  * Answer a socket that gets no connection state with a FATAL 53300

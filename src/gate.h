@@ -51,6 +51,7 @@ struct snapshot {
 };
 
 TAILQ_HEAD(conn_list, conn);
+TAILQ_HEAD(preamble_list, preamble);
 
 #define WORKER_MAX_LISTENERS	32
 
@@ -63,6 +64,7 @@ struct worker {
 	struct conn_list	 conns;
 	struct conn_list	 dead;		/* closed, to be freed */
 	struct event		*reap;		/* frees them after the callback */
+	struct preamble_list	 preambles;	/* reading PROXY headers */
 	atomic_uint		 nconns;	/* read by the metrics */
 	bool			 draining;	/* SIGTERM: waiting for sessions */
 	struct evconnlistener	*listeners[WORKER_MAX_LISTENERS];
