@@ -171,6 +171,12 @@ static const struct config_def config_defs[CONFIG_NKEYS] = {
 	    "max_startup_connections_per_host", T_INT,
 	    OFF(max_startup_connections_per_host), "0", 0, 1000000,
 	    "0 (half of max_startup_connections) or an integer up to 1000000" },
+	[CONFIG_FILE_CHECK_INTERVAL] = { "file_check_interval", T_SEC,
+	    OFF(file_check_interval), "5s", 0, 3600,
+	    "0 (no checks) or a time up to 1h (units s, min, h, d; default s)" },
+	[CONFIG_SHUTDOWN_DELAY] = { "shutdown_delay", T_SEC,
+	    OFF(shutdown_delay), "0", 0, 3600,
+	    "a time from 0 to 1h (units s, min, h, d; default s)" },
 };
 
 #define BOOL_ALLOWED	"on, off, true, false, yes, no, 1, 0"
