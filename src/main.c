@@ -55,8 +55,9 @@ usage(FILE *out)
 	    "Without CONFIG_FILE, the -c options alone configure it, e.g.\n"
 	    "  pgsslgate -c port=6432 -c backend_port=5432 -c require_ssl=on "
 	    "\\\n    -c ssl_cert_file=server.crt -c ssl_key_file=server.key\n\n"
-	    "Signals: SIGHUP reloads, SIGTERM drains sessions "
-	    "(shutdown_timeout), SIGINT stops at once.\n"
+	    "Signals: SIGHUP reloads (as changed files do, "
+	    "file_check_interval),\nSIGTERM drains sessions (shutdown_delay, "
+	    "shutdown_timeout),\nSIGINT stops at once.\n"
 	    "See pgsslgate(8) and pgsslgate.conf(5).\n");
 }
 
