@@ -75,12 +75,19 @@ stat_tuple(const char *path, struct fw_stat_tuple *t)
 }
 
 /*
- * Hash a regular file's content into md (or print->err says why not).
- * O_NONBLOCK: a file that turned into a FIFO must not stall the main loop.
+ * Hash a regular file's content into md (or print->err says why not), and
+ * its owner and mode: a key's load depends on them, so a chmod that fixes
+ * the key a reload refused is a change worth another try.  O_NONBLOCK: a
+ * file that turned into a FIFO must not stall the main loop.
  */
 static void
 hash_file(const char *path, EVP_MD_CTX *md, struct filediff_print *print)
 {
+	struct {
+		uid_t	uid;
+		gid_t	gid;
+		mode_t	mode;
+	}		owner;
 	unsigned char	buf[16384];
 	struct stat	sb;
 	ssize_t		n;
@@ -102,6 +109,14 @@ hash_file(const char *path, EVP_MD_CTX *md, struct filediff_print *print)
 			print->err = ENOMEM;
 	}
 	close(fd);
+	if (print->err != 0)
+		return;
+	memset(&owner, 0, sizeof(owner));
+	owner.uid = sb.st_uid;
+	owner.gid = sb.st_gid;
+	owner.mode = sb.st_mode;
+	if (EVP_DigestUpdate(md, &owner, sizeof(owner)) != 1)
+		print->err = ENOMEM;
 }
 
 static int

@@ -58,7 +58,8 @@ secret_init() {
 	ln -s ..data/tls.key "$dir/tls.key"
 }
 
-# secret_data DIR CERT KEY: a new timestamped directory with CERT and KEY,
+# secret_data DIR CERT KEY: a new timestamped directory with CERT and KEY
+# (mode KEY_MODE, 0600 unless set),
 # their mtimes those of the files in force (when there are), then ..data
 # swapped to it atomically and the old directory removed.
 secret_data() {
@@ -68,7 +69,7 @@ secret_data() {
 	old=$(readlink "$dir/..data" 2>/dev/null || true)
 	mkdir "$dir/$new"
 	install -m 0644 "$2" "$dir/$new/tls.crt"
-	install -m 0600 "$3" "$dir/$new/tls.key"
+	install -m "${KEY_MODE:-0600}" "$3" "$dir/$new/tls.key"
 	if [ -n "$old" ]; then
 		touch -r "$dir/$old/tls.crt" "$dir/$new/tls.crt"
 		touch -r "$dir/$old/tls.key" "$dir/$new/tls.key"
@@ -293,6 +294,19 @@ test_secret_volume() {
 		eventually "$WITHIN" serves_cert "$port" "$CERTS/server.crt"
 	check "... (ok 3, failed 2)" file_reloads watch 3 2
 
+	# A new key with group and world access: refused until chmod fixes it.
+	KEY_MODE=0644 secret_data "$dir" "$CERTS/server-soon-chain.crt" \
+		"$CERTS/server-soon.key"
+	check "a new pair whose key has mode 0644: the reload fails, saying so" \
+		log_has watch "ERROR:  reload failed.*private key file \"$dir/tls.key\" has group or world access"
+	check "... (ok 3, failed 3)" eventually 2 file_reloads watch 3 3
+	check "... while server.crt still serves" \
+		serves_cert "$port" "$CERTS/server.crt"
+	chmod 0600 "$dir/tls.key"
+	check "chmod 0600 on the key alone (content unchanged) is a change: server-soon.crt within $WITHIN s" \
+		eventually "$WITHIN" serves_cert "$port" "$CERTS/server-soon.crt"
+	check "... (ok 4, failed 3)" file_reloads watch 4 3
+
 	# The configuration file is watched too: a changed setting applies.
 	echo "ssl_min_protocol_version = 'TLSv1.3'" >>"$conf"
 	check "an edited configuration file is logged as such and reloaded" \
@@ -300,7 +314,7 @@ test_secret_volume() {
 	check "... and applies: a TLS 1.2 client is refused within $WITHIN s" \
 		eventually "$WITHIN" bash -c "! openssl s_client -connect 127.0.0.1:$port \
 			-starttls postgres -tls1_2 </dev/null >/dev/null 2>&1"
-	check "... (ok 4, failed 2)" file_reloads watch 4 2
+	check "... (ok 5, failed 3)" file_reloads watch 5 3
 	reloaded_at=$(date +%s)
 
 	check "the session opened before the first change runs SELECT 1 again on its connection" \
@@ -309,8 +323,8 @@ test_secret_volume() {
 	# Past FILEWATCH_REHASH_EVERY (12) checks, contents are hashed anew
 	# even when stat shows nothing: still nothing to reload.
 	sleep "$(awk -v s="$(since "$t0")" 'BEGIN { r = 14 - s; print (r > 3 ? r : 3) }')"
-	check "after more than 12 intervals in all, still ok 4, failed 2: unchanged files are never reloaded" \
-		file_reloads watch 4 2
+	check "after more than 12 intervals in all, still ok 5, failed 3: unchanged files are never reloaded" \
+		file_reloads watch 5 3
 	check "SIGHUP is counted apart: reloads_total{trigger=\"signal\",result=\"ok\"} 0" \
 		metric_is watch 'pgsslgate_reloads_total{trigger="signal",result="ok"}' 0
 	check "pgsslgate_last_reload_success_timestamp_seconds is the time of the last reload" \
