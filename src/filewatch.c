@@ -241,9 +241,10 @@ look(struct filewatch_set *set, size_t i, const struct filewatch_set *prev,
 	EVP_MD_CTX_free(content);
 	return;
 oom:
-	/* Unknown: a stat key no look matches, so the next one looks again. */
+	/* Unknown: the whole look is dropped (no reload on a guess). */
 	print->err = ENOMEM;
 	memset(set->statkey[i], 0xff, FILEDIFF_HASH_LEN);
+	set->incomplete = true;
 	EVP_MD_CTX_free(key);
 	EVP_MD_CTX_free(content);
 }
