@@ -348,7 +348,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	    delay_expired, NULL)) != NULL && evtimer_add(delay_timer, &tv) == 0) {
 		atomic_store(&gate.draining, true);
 		log_info("received SIGTERM; still accepting connections for "
-		    "shutdown_delay = %d s, then closing the listeners", 
+		    "shutdown_delay = %d s, then closing the listeners",
 		    gate.snap->cfg->shutdown_delay);
 		return;
 	}
