@@ -357,23 +357,37 @@ refuse_no_ssl(struct conn *c)
 	snprintf(msg, sizeof(msg), "this server requires SSL (%s): rejected "
 	    "host \"%s\", user \"%s\", database \"%s\", no encryption", why,
 	    c->host, c->user, c->database);
-	conn_refuse(c, METRICS_REFUSED_NO_SSL, "28000", msg, cfg->require_ssl ?
-	    "Connect with sslmode=require, verify-ca or verify-full." :
-	    "Connect over SSL with a client certificate (sslcert, sslkey).");
+	/* With clientcert, SSL alone would be refused again. */
+	conn_refuse(c, METRICS_REFUSED_NO_SSL, "28000", msg,
+	    cfg->clientcert != CONFIG_CLIENTCERT_OFF ?
+	    "Connect over SSL with a client certificate (sslcert, sslkey)." :
+	    "Connect with sslmode=require, verify-ca or verify-full.");
 }
 
 /*
- * clientcert = verify-full: the certificate's CN must be the user name of
- * the StartupMessage, as in PostgreSQL's pg_hba.conf.  Returns false after
- * refusing the connection.
+ * clientcert = verify-ca or verify-full: the handshake let a client without
+ * a certificate through (trust.c says why); its StartupMessage is refused
+ * with PostgreSQL's FATAL.  verify-full: the certificate's CN must be the
+ * user name of the StartupMessage, as in PostgreSQL's pg_hba.conf.
+ * Returns false after refusing the connection.
  */
 static bool
-check_cert_user(struct conn *c)
+check_client_cert(struct conn *c)
 {
-	char	cn[PGPROTO_NAME_MAX * 4], msg[256], detail[512];
+	enum config_clientcert	mode = c->snap->cfg->clientcert;
+	char			cn[PGPROTO_NAME_MAX * 4], msg[256], detail[512];
 
-	if (c->snap->cfg->clientcert != CONFIG_CLIENTCERT_VERIFY_FULL ||
-	    c->ssl == NULL)
+	if (mode == CONFIG_CLIENTCERT_OFF || c->ssl == NULL)
+		return true;
+	if (SSL_get0_peer_certificate(c->ssl) == NULL) {
+		snprintf(detail, sizeof(detail), "The client did not send a "
+		    "certificate, and clientcert = %s requires one (libpq: "
+		    "sslcert and sslkey).", config_clientcert_name(mode));
+		conn_refuse(c, METRICS_REFUSED_NO_CLIENT_CERT, "28000",
+		    "connection requires a valid client certificate", detail);
+		return false;
+	}
+	if (mode != CONFIG_CLIENTCERT_VERIFY_FULL)
 		return true;
 	if (trust_peer_common_name(c->ssl, cn, sizeof(cn)) == 0 &&
 	    strcmp(cn, c->user) == 0)
@@ -448,7 +462,8 @@ carry_out(struct conn *c, const struct startup_step *s, struct evbuffer *in)
 	case STARTUP_FORWARD:
 		memcpy(c->user, pkt->user, sizeof(c->user));
 		memcpy(c->database, pkt->database, sizeof(c->database));
-		if (s->verdict == STARTUP_FORWARD && !check_cert_user(c))
+		/* A cancel needs no certificate: its key is its credential. */
+		if (s->verdict == STARTUP_FORWARD && !check_client_cert(c))
 			return false;
 		if (s->verdict == STARTUP_FORWARD && c->over_limit) {
 			conn_refuse(c, METRICS_REFUSED_TOO_MANY, "53300",

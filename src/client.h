@@ -33,6 +33,8 @@ enum conn_state {
 	CONN_CLOSING,		/* flushing a last message, then close */
 };
 
+struct authwatch;
+
 struct conn {
 	TAILQ_ENTRY(conn)	 entry;
 	struct worker		*worker;	/* whose loop owns it */
@@ -53,6 +55,8 @@ struct conn {
 							   writability */
 	bool			 client_done;	/* client half-closed (EOF) */
 	bool			 backend_shut;	/* ... and that went on */
+	struct authwatch	*authwatch;	/* relay.c, until authentication
+						   is over; NULL after */
 	struct event		*timer;	/* authentication_timeout */
 	struct evbuffer		*startup;	/* the packet to forward */
 	int			 backend_try;	/* index into snap->backend */

@@ -68,6 +68,8 @@ struct worker {
 	struct event		*ctl_event;
 	struct metrics		 metrics;
 	unsigned char		*scratch;	/* relay.c's reads: RELAY_READ */
+	struct event		*beat;		/* HEALTH_BEAT_MS timer */
+	_Atomic int64_t		 last_beat;	/* health_clock_ms(), for /healthz */
 };
 
 /* What made a reload happen, for the metrics. */
@@ -88,6 +90,7 @@ struct gate {
 	uint64_t		 reloads_ok[GATE_RELOAD_NTRIGGERS];
 	uint64_t		 reloads_failed[GATE_RELOAD_NTRIGGERS];
 	time_t			 last_reload_ok;	/* or the start */
+	atomic_bool		 listening;	/* workers accept: /readyz */
 	atomic_bool		 draining;	/* SIGTERM came: /readyz says so */
 };
 

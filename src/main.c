@@ -22,6 +22,7 @@
 #include "config.h"
 #include "filewatch.h"
 #include "gate.h"
+#include "httpd.h"
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
@@ -238,6 +239,8 @@ reload_on_file_change(void)
 static void
 tell_workers(char cmd)
 {
+	/* Either command closes the workers' listening sockets. */
+	atomic_store(&gate.listening, false);
 	for (int i = 0; i < gate.nworkers; i++)
 		worker_send(&gate.workers[i], cmd);
 }
@@ -289,7 +292,11 @@ begin_drain(const char *why)
 	}
 	if (draining)
 		return;
-	/* No new connections; sessions get shutdown_timeout. */
+	/*
+	 * No new connections; sessions get shutdown_timeout.  The metrics
+	 * endpoint, on this thread, goes on serving: /readyz says "draining"
+	 * until the last session ends.
+	 */
 	draining = true;
 	log_info("%s; no longer accepting connections, waiting up to %d s "
 	    "for %u connection%s to finish", why,
@@ -474,7 +481,7 @@ main(int argc, char **argv)
 		}
 	}
 	if (*cfg->metrics_listen != '\0' &&
-	    metrics_listen(gate.base, cfg->metrics_listen, err,
+	    httpd_listen(gate.base, cfg->metrics_listen, err,
 	    sizeof(err)) != 0) {
 		log_fatal("%s", err);
 		goto out;
@@ -502,6 +509,7 @@ main(int argc, char **argv)
 			goto out;
 		}
 	}
+	atomic_store(&gate.listening, true);
 	log_info("pgsslgate %s ready to accept connections: ssl = %s, "
 	    "require_ssl = %s, clientcert = %s, backend %s, %d worker%s",
 	    PACKAGE_VERSION, cfg->ssl ? "on" : "off",
@@ -520,7 +528,7 @@ out:
 	for (int i = 0; gate.workers != NULL && i < gate.nworkers; i++)
 		worker_finish(&gate.workers[i]);
 	free(gate.workers);
-	metrics_close();
+	httpd_close();
 	for (int i = 0; signals[i] != NULL; i++)
 		event_free(signals[i]);
 	if (done_event != NULL)

@@ -1,7 +1,7 @@
 /*
- * metrics: the counters, and a tiny HTTP endpoint (libevent's evhttp) that
- * serves them as Prometheus text.  Counting is a plain increment on the hot
- * path; rendering happens only when scraped.
+ * metrics: the counters, rendered as Prometheus text for httpd.c's
+ * GET /metrics.  Counting is a plain increment on the hot path; rendering
+ * happens only when scraped.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -10,7 +10,6 @@
 #include <time.h>
 
 #include <event2/buffer.h>
-#include <event2/http.h>
 
 #include "client.h"
 #include "config.h"
@@ -19,11 +18,10 @@
 #include "metrics.h"
 #include "startcap.h"
 
-static struct evhttp	*metrics_http;
-
 static const char *const refusal_names[METRICS_REFUSED_NREASONS] = {
 	[METRICS_REFUSED_NO_SSL] = "ssl_required",
 	[METRICS_REFUSED_CERT_USER] = "certificate_user_mismatch",
+	[METRICS_REFUSED_NO_CLIENT_CERT] = "client_certificate_missing",
 	[METRICS_REFUSED_TOO_MANY] = "too_many_connections",
 	[METRICS_REFUSED_PROTOCOL] = "protocol_violation",
 	[METRICS_REFUSED_INJECTION] = "unencrypted_data_after_ssl_request",
@@ -32,11 +30,11 @@ static const char *const refusal_names[METRICS_REFUSED_NREASONS] = {
 	[METRICS_REFUSED_NO_FDS] = "out_of_file_descriptors",
 	[METRICS_REFUSED_STARTUP] = "max_startup_connections",
 	[METRICS_REFUSED_STARTUP_HOST] = "max_startup_connections_per_host",
+	[METRICS_REFUSED_CHANNEL_BINDING] = "channel_binding",
 };
 
 static const char *const handshake_names[METRICS_HS_NREASONS] = {
 	[METRICS_HS_CLIENT_CERT] = "client_certificate_rejected",
-	[METRICS_HS_NO_CLIENT_CERT] = "client_certificate_missing",
 	[METRICS_HS_SERVER_CERT] = "server_certificate_rejected",
 	[METRICS_HS_VERSION] = "protocol_version",
 	[METRICS_HS_CIPHER] = "no_shared_cipher",
@@ -193,62 +191,4 @@ metrics_render(struct evbuffer *out)
 	family(out, "workers", "gauge", "Event-loop threads.");
 	evbuffer_add_printf(out, "pgsslgate_workers %d\n", gate.nworkers);
 	snapshot_unref(snap);
-}
-
-static void
-serve(struct evhttp_request *req, void *arg)
-{
-	struct evbuffer	*body;
-
-	if (strcmp(evhttp_request_get_uri(req), "/metrics") != 0 ||
-	    evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
-		evhttp_send_error(req, HTTP_NOTFOUND, "try GET /metrics");
-		return;
-	}
-	if ((body = evbuffer_new()) == NULL) {
-		evhttp_send_error(req, HTTP_INTERNAL, "out of memory");
-		return;
-	}
-	(void)arg;
-	metrics_render(body);
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-	evhttp_send_reply(req, HTTP_OK, "OK", body);
-	evbuffer_free(body);
-}
-
-int
-metrics_listen(struct event_base *base, const char *hostport, char *err,
-    size_t errlen)
-{
-	char	host[256];
-	int	port;
-
-	if (config_split_hostport(hostport, host, sizeof(host), &port) != 0) {
-		snprintf(err, errlen, "metrics_listen \"%s\": expected "
-		    "host:port", hostport);
-		return -1;
-	}
-	if ((metrics_http = evhttp_new(base)) == NULL) {
-		snprintf(err, errlen, "metrics_listen: out of memory");
-		return -1;
-	}
-	evhttp_set_allowed_methods(metrics_http, EVHTTP_REQ_GET);
-	evhttp_set_gencb(metrics_http, serve, NULL);
-	if (evhttp_bind_socket(metrics_http, host, (ev_uint16_t)port) != 0) {
-		snprintf(err, errlen, "metrics_listen: could not bind to %s "
-		    "port %d: %s", host, port, strerror(errno));
-		metrics_close();
-		return -1;
-	}
-	log_info("serving metrics on http://%s:%d/metrics", host, port);
-	return 0;
-}
-
-void
-metrics_close(void)
-{
-	if (metrics_http != NULL)
-		evhttp_free(metrics_http);
-	metrics_http = NULL;
 }

@@ -1,6 +1,6 @@
 /*
  * metrics: counters of what the proxy did, served in Prometheus' text
- * format over HTTP when metrics_listen is set.
+ * format over HTTP (httpd.c) when metrics_listen is set.
  */
 #ifndef METRICS_H
 #define METRICS_H
@@ -21,6 +21,7 @@ struct evbuffer;
 enum metrics_refusal {
 	METRICS_REFUSED_NO_SSL,		/* plaintext under require_ssl */
 	METRICS_REFUSED_CERT_USER,	/* verify-full: CN is not the user */
+	METRICS_REFUSED_NO_CLIENT_CERT,	/* clientcert wants one; none sent */
 	METRICS_REFUSED_TOO_MANY,	/* max_connections */
 	METRICS_REFUSED_PROTOCOL,	/* malformed or repeated packets */
 	METRICS_REFUSED_INJECTION,	/* bytes after SSLRequest */
@@ -29,13 +30,14 @@ enum metrics_refusal {
 	METRICS_REFUSED_NO_FDS,		/* accept() ran out of descriptors */
 	METRICS_REFUSED_STARTUP,	/* max_startup_connections */
 	METRICS_REFUSED_STARTUP_HOST,	/* max_startup_connections_per_host */
+	METRICS_REFUSED_CHANNEL_BINDING,	/* SCRAM-SHA-256-PLUS through
+						   differing certificates */
 	METRICS_REFUSED_NREASONS
 };
 
 /* Why a TLS handshake failed. */
 enum metrics_handshake {
 	METRICS_HS_CLIENT_CERT,		/* client certificate did not verify */
-	METRICS_HS_NO_CLIENT_CERT,	/* clientcert wants one; none sent */
 	METRICS_HS_SERVER_CERT,		/* client rejected ours */
 	METRICS_HS_VERSION,		/* no common protocol version */
 	METRICS_HS_CIPHER,		/* no common cipher or group */
@@ -68,12 +70,7 @@ struct metrics {
 	    (uint64_t)(n), memory_order_relaxed)
 #define METRICS_INC(w, f)	METRICS_ADD(w, f, 1)
 
-/* Serve GET /metrics on "host:port" from the main thread's loop. */
-int metrics_listen(struct event_base *, const char *hostport, char *err,
-    size_t errlen);
-void metrics_close(void);
-
-/* The exposition text, as served. */
+/* The exposition text, as served: appended to the buffer. */
 void metrics_render(struct evbuffer *);
 
 #endif

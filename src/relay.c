@@ -1,12 +1,14 @@
 /*
- * relay: moves whole evbuffer chains from one side's input to the other's
- * output (no copy), and closes both sides once either ends, after the other
- * has been sent everything that was already read.
+ * relay: moves what one side sends to the other, and closes both sides once
+ * either ends, after the other has been sent everything already read.
+ * Until authentication is over, authwatch sees the bytes first (SCRAM
+ * channel binding across the gate).
  */
 #include <sys/socket.h>
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <event2/buffer.h>
@@ -14,10 +16,12 @@
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 
+#include "authwatch.h"
 #include "client.h"
 #include "config.h"
 #include "log.h"
 #include "relay.h"
+#include "tls.h"
 #include "trust.h"
 
 /*
@@ -35,12 +39,14 @@ write_now(struct conn *c, struct bufferevent *dst, const unsigned char *p,
 {
 	struct evbuffer	*out = bufferevent_get_output(dst);
 	SSL		*ssl = dst == c->client ? c->ssl : c->backend_ssl;
+	size_t		 record = dst == c->client ? RELAY_CLIENT_RECORD :
+			    RELAY_RECORD;
 	ssize_t		 n;
 
 	while (len > 0 && evbuffer_get_length(out) == 0) {
 		if (ssl != NULL)
-			n = SSL_write(ssl, p, (int)(len < RELAY_RECORD ? len :
-			    RELAY_RECORD));
+			n = SSL_write(ssl, p, (int)(len < record ? len :
+			    record));
 		else
 			n = send(bufferevent_getfd(dst), p, len,
 			    MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -110,7 +116,7 @@ resume_reading(struct conn *c, bool up)
 
 /* Pass what one side sent to the other; pause it if the other is slow. */
 static void
-forward(struct conn *c, bool up, const unsigned char *p, size_t n)
+pass_on(struct conn *c, bool up, const unsigned char *p, size_t n)
 {
 	struct bufferevent	*dst = up ? c->backend : c->client;
 
@@ -133,6 +139,96 @@ forward(struct conn *c, bool up, const unsigned char *p, size_t n)
 	/* A backend that talks after the client's end is not silent. */
 	if (!up && c->backend_shut)
 		linger_arm(c);
+}
+
+/*
+ * Both legs are TLS, the certificates differ, and the client binds to the
+ * one it sees: the backend would answer "SCRAM channel binding check
+ * failed" and nobody would know why.  The proof covers the gs2 flag, so no
+ * relay can mend it; say what to do instead.
+ */
+static void
+refuse_binding(struct conn *c)
+{
+	char	gate_fp[TLS_FINGERPRINT_LEN], backend_fp[TLS_FINGERPRINT_LEN];
+	char	detail[1024];
+
+	tls_cert_fingerprint(SSL_get_certificate(c->ssl), gate_fp,
+	    sizeof(gate_fp));
+	tls_cert_fingerprint(SSL_get0_peer_certificate(c->backend_ssl),
+	    backend_fp, sizeof(backend_fp));
+	snprintf(detail, sizeof(detail), "The client binds to this gate's "
+	    "certificate (SHA-256 %s); backend %s checks against its own "
+	    "(SHA-256 %s). Connect with channel_binding=disable, or give the "
+	    "gate the backend's certificate and key.", gate_fp,
+	    c->snap->backend_name, backend_fp);
+	conn_refuse(c, METRICS_REFUSED_CHANNEL_BINDING, "08P01",
+	    "SCRAM channel binding cannot pass through this gate", detail);
+}
+
+/*
+ * During authentication, bytes go through authwatch, which may hold a
+ * message back until it is whole, change it, or refuse the client.  Once
+ * it is over the watcher is dropped and forward() is a plain pass again.
+ * Returns false when the connection was refused (c may be gone).
+ */
+static bool
+watch(struct conn *c, bool up, const unsigned char *p, size_t n)
+{
+	struct authwatch	*w = c->authwatch;
+	enum authwatch_dir	 dir = up ? AUTHWATCH_FROM_CLIENT :
+				    AUTHWATCH_FROM_BACKEND;
+	const uint8_t		*out;
+	size_t			 used, outlen;
+
+	while (n > 0) {
+		switch (authwatch_feed(w, dir, p, n, &used, &out, &outlen)) {
+		case AUTHWATCH_REFUSE:
+			refuse_binding(c);
+			return false;
+		case AUTHWATCH_REWRITE:
+			log_debug("host=%s port=%s: removed %s from the "
+			    "backend's offer: the client's leg is plaintext",
+			    c->host, c->port, AUTHWATCH_SCRAM_PLUS);
+			break;
+		case AUTHWATCH_PASS:
+		case AUTHWATCH_HOLD:
+			break;
+		}
+		if (outlen > 0)
+			pass_on(c, up, out, outlen);
+		p += used;
+		n -= used;
+	}
+	if (!authwatch_active(w)) {
+		/* A message either side began stays in order: it goes now. */
+		out = authwatch_held(w, AUTHWATCH_FROM_CLIENT, &outlen);
+		if (outlen > 0)
+			pass_on(c, true, out, outlen);
+		out = authwatch_held(w, AUTHWATCH_FROM_BACKEND, &outlen);
+		if (outlen > 0)
+			pass_on(c, false, out, outlen);
+		if (w->oversize)
+			log_debug("host=%s port=%s: an authentication message "
+			    "longer than %u bytes passed unexamined", c->host,
+			    c->port, AUTHWATCH_HOLD_MAX);
+		free(w);
+		c->authwatch = NULL;
+	}
+	return true;
+}
+
+/*
+ * What one side sent goes to the other.  Returns false when the
+ * connection ended here (c may be gone).
+ */
+static bool
+forward(struct conn *c, bool up, const unsigned char *p, size_t n)
+{
+	if (c->authwatch != NULL)
+		return watch(c, up, p, n);
+	pass_on(c, up, p, n);
+	return true;
 }
 
 static void
@@ -236,19 +332,29 @@ ended(struct conn *c, bool from_client, bool eof, const char *reason)
 	conn_close_after_flush(c, from_client ? c->backend : c->client);
 }
 
-/* Bytes libevent read during the startup phase, not yet relayed. */
-static void
-relay_read(struct bufferevent *src, void *arg)
+/*
+ * Bytes libevent read during the startup phase, not yet relayed.  Returns
+ * false when the connection ended here (c may be gone).
+ */
+static bool
+relay_drain(struct conn *c, struct bufferevent *src)
 {
-	struct conn	*c = arg;
 	struct evbuffer	*in = bufferevent_get_input(src);
 	size_t		 len = evbuffer_get_length(in);
 	unsigned char	*p;
 
 	if (len == 0 || (p = evbuffer_pullup(in, -1)) == NULL)
-		return;
-	forward(c, src == c->client, p, len);
+		return true;
+	if (!forward(c, src == c->client, p, len))
+		return false;
 	evbuffer_drain(in, len);
+	return true;
+}
+
+static void
+relay_read(struct bufferevent *src, void *arg)
+{
+	(void)relay_drain(arg, src);
 }
 
 /*
@@ -343,8 +449,8 @@ side_read(struct conn *c, bool up)
 			break;
 	}
 	/* Whatever arrived before an end still goes through. */
-	if (have > 0)
-		forward(c, up, buf, have);
+	if (have > 0 && !forward(c, up, buf, have))
+		return;
 	if (n == 0 || err != 0) {
 		ended(c, up, n == 0, reason);
 		return;
@@ -401,7 +507,8 @@ relay_event(struct bufferevent *bev, short what, void *arg)
 	char		 reason[256] = "";
 	unsigned long	 e;
 
-	relay_read(bev, c);
+	if (!relay_drain(c, bev))
+		return;
 	if (!(what & BEV_EVENT_EOF)) {
 		if ((e = bufferevent_get_openssl_error(bev)) != 0)
 			ERR_error_string_n(e, reason, sizeof(reason));
@@ -419,6 +526,8 @@ relay_stop(struct conn *c)
 	if (c->rd_backend != NULL)
 		event_free(c->rd_backend);
 	c->rd_client = c->rd_backend = NULL;
+	free(c->authwatch);
+	c->authwatch = NULL;
 }
 
 static void
@@ -443,9 +552,29 @@ log_session_start(struct conn *c)
 	    c->backend_ssl != NULL ? SSL_get_cipher_name(c->backend_ssl) : "");
 }
 
+/*
+ * What SCRAM channel binding needs of this session.  PostgreSQL offers
+ * SCRAM-SHA-256-PLUS only over TLS, and checks the binding against its own
+ * certificate; the client binds to the one it sees.
+ */
+static enum authwatch_mode
+binding_mode(struct conn *c)
+{
+	if (c->backend_ssl == NULL)
+		return AUTHWATCH_OFF;
+	if (c->ssl == NULL)
+		return AUTHWATCH_STRIP_PLUS;
+	if (tls_same_cert(SSL_get_certificate(c->ssl),
+	    SSL_get0_peer_certificate(c->backend_ssl)))
+		return AUTHWATCH_OFF;	/* the binding holds end to end */
+	return AUTHWATCH_REFUSE_PLUS;
+}
+
 void
 relay_start(struct conn *c)
 {
+	enum authwatch_mode	mode;
+
 	event_free(c->timer);		/* authentication_timeout is over */
 	c->timer = NULL;
 	c->state = CONN_RELAY;
@@ -473,16 +602,29 @@ relay_start(struct conn *c)
 		    "out of memory", NULL);
 		return;
 	}
-	if (c->ssl != NULL)
+	if (c->ssl != NULL) {
 		SSL_set_read_ahead(c->ssl, 1);
+		/* What libevent writes from the queue is cut the same way. */
+		SSL_set_max_send_fragment(c->ssl, RELAY_CLIENT_RECORD);
+	}
 	if (c->backend_ssl != NULL)
 		SSL_set_read_ahead(c->backend_ssl, 1);
 	evbuffer_free(c->startup);	/* forwarded; not needed again */
 	c->startup = NULL;
+	if ((mode = binding_mode(c)) != AUTHWATCH_OFF) {
+		if ((c->authwatch = malloc(sizeof(*c->authwatch))) == NULL) {
+			conn_refuse(c, METRICS_REFUSED_BACKEND, "53200",
+			    "out of memory", NULL);
+			return;
+		}
+		authwatch_init(c->authwatch, mode);
+	}
 	/* Bytes the client sent after its StartupMessage follow it ... */
-	relay_read(c->client, c);
+	if (!relay_drain(c, c->client))
+		return;
 	/* ... and what the backend said while we looked at it goes back. */
-	relay_read(c->backend, c);
+	if (!relay_drain(c, c->backend))
+		return;
 	if (!c->paused[true])
 		resume_reading(c, true);
 	if (!c->paused[false])

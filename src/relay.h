@@ -13,6 +13,14 @@
 
 /* TLS records hold at most 16 KiB of data; fewer, fuller records are cheaper. */
 #define RELAY_RECORD	16384
+/*
+ * Toward clients, at most 8 KiB, as PostgreSQL sends them (its send
+ * buffer): libpq reads into what is free of its 16 KiB input buffer, and a
+ * non-blocking libpq client (psycopg's async connections, pg-native,
+ * ruby-pg) that stops in the middle of a larger record then polls a quiet
+ * socket while the rest of the record waits inside OpenSSL.
+ */
+#define RELAY_CLIENT_RECORD	8192
 /* The most one side is read at a time (the worker's scratch buffer). */
 #define RELAY_READ	(4 * RELAY_RECORD)
 

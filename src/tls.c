@@ -528,10 +528,6 @@ static const struct {
 	{ "bad certificate", METRICS_HS_SERVER_CERT, "the client rejected the server certificate" },
 	{ "certificate expired", METRICS_HS_SERVER_CERT, "the client says the server certificate has "
 	    "expired" },
-	{ "peer did not return a certificate", METRICS_HS_NO_CLIENT_CERT,
-	    "the client did not send a "
-	    "certificate, and clientcert requires one (libpq: sslcert and "
-	    "sslkey)" },
 	{ "no application protocol", METRICS_HS_OTHER, "the client offered "
 	    "ALPN protocols, none of them \"postgresql\"" },
 	{ "unexpected eof", METRICS_HS_EOF, "the client closed the connection during the "
@@ -566,4 +562,40 @@ tls_describe_errors(const unsigned long *errs, size_t nerrs, char *buf,
 	} else if (hint != NULL)
 		snprintf(buf + n, len - n, " (%s)", hint);
 	return kind;
+}
+
+bool
+tls_same_cert(X509 *a, X509 *b)
+{
+	unsigned char	*da = NULL, *db = NULL;
+	int		 na, nb;
+	bool		 same;
+
+	if (a == NULL || b == NULL)
+		return false;
+	na = i2d_X509(a, &da);
+	nb = i2d_X509(b, &db);
+	same = na > 0 && na == nb && memcmp(da, db, (size_t)na) == 0;
+	OPENSSL_free(da);
+	OPENSSL_free(db);
+	return same;
+}
+
+void
+tls_cert_fingerprint(X509 *cert, char *buf, size_t len)
+{
+	unsigned char	md[EVP_MAX_MD_SIZE];
+	unsigned int	n = 0;
+	size_t		off = 0;
+
+	if (len == 0)
+		return;
+	buf[0] = '\0';
+	if (cert == NULL || X509_digest(cert, EVP_sha256(), md, &n) != 1) {
+		snprintf(buf, len, "(none)");
+		return;
+	}
+	for (unsigned int i = 0; i < n && off + 3 < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%s%02X",
+		    i > 0 ? ":" : "", md[i]);
 }

@@ -6,6 +6,7 @@
 #ifndef TLS_H
 #define TLS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <openssl/ssl.h>
@@ -58,5 +59,15 @@ int tls_check_key_permissions(const char *path, char *err, size_t errlen);
  */
 enum metrics_handshake tls_describe_errors(const unsigned long *errs, size_t nerrs, char *buf,
     size_t len);
+
+/*
+ * The same certificate, byte for byte (DER): what SCRAM channel binding
+ * (tls-server-end-point, RFC 5929) needs of the gate's and the backend's.
+ */
+bool tls_same_cert(X509 *, X509 *);
+
+/* SHA-256 of the DER, as colon hex ("(none)" without a certificate). */
+#define TLS_FINGERPRINT_LEN	(32 * 3)
+void tls_cert_fingerprint(X509 *, char *buf, size_t len);
 
 #endif

@@ -424,13 +424,14 @@ trust_configure(SSL_CTX *ctx, const struct config *cfg,
 		return -1;
 
 	/*
-	 * clientcert = off still asks for a certificate and still refuses a
-	 * bad one, as PostgreSQL does once ssl_ca_file is set; only its
-	 * absence is allowed.
+	 * A certificate is asked for, and a bad one refused in the handshake,
+	 * whatever clientcert says, as PostgreSQL does once ssl_ca_file is
+	 * set.  Its absence is not fatal here even when clientcert requires
+	 * one: client.c refuses the StartupMessage then, with the FATAL that
+	 * PostgreSQL sends, which drivers show; a handshake alert they turn
+	 * into "broken pipe" or "connection closed".
 	 */
 	mode = SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE;
-	if (cfg->clientcert != CONFIG_CLIENTCERT_OFF)
-		mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
 	SSL_CTX_set_verify(ctx, mode, verify_cb);
 	log_trust(store, cfg, info);
 	return 0;

@@ -15,6 +15,7 @@
 
 #include "client.h"
 #include "gate.h"
+#include "health.h"
 #include "listener.h"
 #include "log.h"
 #include "relay.h"
@@ -51,6 +52,18 @@ on_command(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* The loop still turns: /healthz reads the stamp from the main thread. */
+static void
+on_beat(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker	*w = arg;
+
+	(void)fd;
+	(void)what;
+	atomic_store_explicit(&w->last_beat, health_clock_ms(),
+	    memory_order_relaxed);
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -58,6 +71,9 @@ worker_main(void *arg)
 	char		 done = 1;
 
 	event_base_dispatch(w->base);
+	/* Drained and done on purpose: not a stuck loop. */
+	atomic_store_explicit(&w->last_beat, HEALTH_BEAT_STOPPED,
+	    memory_order_relaxed);
 	listener_close_all(w);
 	conn_free_all(w);
 	(void)!write(done_pipe[1], &done, 1);
@@ -88,6 +104,9 @@ int
 worker_init(struct worker *w, int id, const struct config *cfg, char *err,
     size_t errlen)
 {
+	struct timeval	beat = { HEALTH_BEAT_MS / 1000,
+			    HEALTH_BEAT_MS % 1000 * 1000 };
+
 	w->id = id;
 	w->ctl[0] = w->ctl[1] = -1;
 	w->reserve_fd = -1;
@@ -98,12 +117,16 @@ worker_init(struct worker *w, int id, const struct config *cfg, char *err,
 		    strerror(errno));
 		return -1;
 	}
+	atomic_store_explicit(&w->last_beat, health_clock_ms(),
+	    memory_order_relaxed);
 	if ((w->reserve_fd = listener_reserve_open()) < 0 ||
 	    (w->base = new_base()) == NULL ||
 	    (w->scratch = malloc(RELAY_READ)) == NULL ||
 	    pipe2(w->ctl, O_CLOEXEC | O_NONBLOCK) != 0 ||
 	    (w->ctl_event = event_new(w->base, w->ctl[0], EV_READ | EV_PERSIST,
-	    on_command, w)) == NULL || event_add(w->ctl_event, NULL) != 0) {
+	    on_command, w)) == NULL || event_add(w->ctl_event, NULL) != 0 ||
+	    (w->beat = event_new(w->base, -1, EV_PERSIST, on_beat, w)) ==
+	    NULL || event_add(w->beat, &beat) != 0) {
 		snprintf(err, errlen, "could not set up worker %d: %s", id,
 		    strerror(errno));
 		return -1;
@@ -137,6 +160,9 @@ worker_finish(struct worker *w)
 	conn_free_all(w);
 	if (w->ctl_event != NULL)
 		event_free(w->ctl_event);
+	if (w->beat != NULL)
+		event_free(w->beat);
+	w->beat = NULL;
 	if (w->base != NULL)
 		event_base_free(w->base);
 	free(w->scratch);

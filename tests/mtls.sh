@@ -42,6 +42,13 @@ start_gate() {
 	tls_gate_start "$name" off "$PG_PORT" "$@"
 }
 
+# start_gate_require NAME [MORE ARGS...]: the same with require_ssl=on.
+start_gate_require() {
+	local name=$1
+	shift
+	tls_gate_start "$name" on "$PG_PORT" "$@"
+}
+
 # What each gate of the matrix is.
 gate_args() {
 	case $1 in
@@ -267,6 +274,151 @@ test_plaintext() {
 	fi
 }
 
+# ---- no certificate where one is required ------------------------------------
+
+# metric_value PORT SERIES: SERIES (name{labels}, as written) from the gate's
+# metrics endpoint on 127.0.0.1:PORT, or nothing.
+metric_value() {
+	(
+		exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+		printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+		timeout 5 cat <&3
+	) | tr -d '\r' | awk -v s="$2" '$1 == s { print $2 }'
+}
+
+# metric_is PORT SERIES N: SERIES is N (within 3 s: counted after the client
+# saw its refusal).
+metric_is() {
+	local v tries=30
+	while v=$(metric_value "$1" "$2"); [ "$v" != "$3" ]; do
+		tries=$((tries - 1))
+		if [ "$tries" -le 0 ]; then
+			echo "$2 is ${v:-missing}, not $3"
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# no_metric PORT PATTERN: no series of the scrape matches PATTERN.
+no_metric() {
+	local body
+	body=$( (exec 3<>"/dev/tcp/127.0.0.1/$1" &&
+		printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3 &&
+		timeout 5 cat <&3) | tr -d '\r')
+	[ -n "$body" ] || { echo "no scrape"; return 1; }
+	! grep -E -- "$2" <<<"$body"
+}
+
+# py_driver psycopg|asyncpg PORT TEXT: the Python driver connects as alice
+# over TLS (root.crt verified, no client certificate), is refused, and its
+# exception holds TEXT (asyncpg's with SQLSTATE 28000).
+py_driver() {
+	/usr/bin/python3 - "$@" "$CERTS/root.crt" "$WORK/no-such.crt" "$WORK/no-such.key" <<-'PY'
+		import asyncio, ssl, sys
+		driver, port, text, root, nocert, nokey = sys.argv[1:]
+		def judge(e, sqlstate_ok=True):
+		    print(type(e).__name__ + ": " + " ".join(str(e).split()))
+		    sys.exit(0 if text in str(e) and sqlstate_ok else 1)
+		if driver == "psycopg":
+		    import psycopg
+		    try:
+		        psycopg.connect(host="localhost", hostaddr="127.0.0.1",
+		                        port=port, user="alice", dbname="postgres",
+		                        sslmode="verify-full", sslrootcert=root,
+		                        sslcert=nocert, sslkey=nokey, connect_timeout=10)
+		    except psycopg.Error as e:
+		        judge(e)
+		else:
+		    import asyncpg
+		    async def main():
+		        ctx = ssl.create_default_context(cafile=root)
+		        try:
+		            await asyncpg.connect(host="localhost", port=int(port),
+		                                  user="alice", database="postgres",
+		                                  ssl=ctx, timeout=10)
+		        except Exception as e:
+		            print("sqlstate", getattr(e, "sqlstate", None))
+		            judge(e, getattr(e, "sqlstate", None) == "28000")
+		    asyncio.run(main())
+		print("connected without a certificate")
+		sys.exit(1)
+	PY
+}
+
+# hint_asks_for_certificate CONNINFO: psql, refused in plaintext, shows the
+# DETAIL asking for a client certificate and not one for sslmode alone.
+hint_asks_for_certificate() {
+	local out
+	if out=$(psql "$1" -c "SELECT 1" 2>&1); then
+		echo "connected: $out"
+		return 1
+	fi
+	echo "$out"
+	grep -q "DETAIL:  Connect over SSL with a client certificate (sslcert, sslkey)." <<<"$out" &&
+		! grep -q "sslmode=require" <<<"$out"
+}
+
+# clientcert = verify-ca or verify-full without a certificate: the handshake
+# completes and the StartupMessage gets PostgreSQL's FATAL 28000, which
+# every driver shows; a failed handshake reached them as a broken pipe or a
+# closed connection.  A bad certificate still fails the handshake.
+test_missing_certificate() {
+	local port mport text="connection requires a valid client certificate"
+	local refused='pgsslgate_refused_total{reason="client_certificate_missing"}'
+	if [ -n "${GATE_PID[verify_ca_crl_file]:-}" ]; then
+		check "verify-ca, libpq without a certificate: FATAL 28000 '$text'" \
+			"$PQPROBE" --expect refused --verbose-errors \
+			--error-contains "28000: $text" \
+			"$(client "${PORT[verify_ca_crl_file]}" alice none)"
+		check "verify-ca: that refusal is logged with host=127.0.0.1, user=alice and the reason" \
+			log_has verify_ca_crl_file "refused connection from host=127\.0\.0\.1" \
+			"user=alice" "$text" "did not send a certificate"
+	fi
+	if [ -n "${GATE_PID[verify_full]:-}" ]; then
+		expect_refused "verify-full, libpq without a certificate: FATAL '$text'" \
+			"${PORT[verify_full]}" alice none verify-full "$text"
+	fi
+
+	mport=$(free_port)
+	start_gate_require missing_cert -c "ssl_ca_file=$CERTS/client-ca.crt" \
+		-c clientcert=verify-ca -c "ssl_crl_file=$CERTS/crl-bundle.crl" \
+		-c "metrics_listen=127.0.0.1:$mport" || return 0
+	port=${PORT[missing_cert]}
+	expect_refused "require_ssl=on with clientcert=verify-ca: sslmode=disable is refused asking for a client certificate (sslcert, sslkey)" \
+		"$port" alice alice disable "require_ssl = on" \
+		"Connect over SSL with a client certificate (sslcert, sslkey)."
+	check "require_ssl=on with clientcert=verify-ca: psql shows that DETAIL, and no 'Connect with sslmode=require' (which would fail again)" \
+		hint_asks_for_certificate "$(client "$port" alice alice disable)"
+	expect_refused "require_ssl=on with clientcert=verify-ca: sslmode=require without a certificate gets '$text'" \
+		"$port" alice none require "$text"
+	expect_refused "require_ssl=on with clientcert=verify-ca: sslmode=prefer without a certificate gets '$text' too" \
+		"$port" alice none prefer "$text"
+	expect_tls "require_ssl=on with clientcert=verify-ca: alice's certificate connects" \
+		"$port" alice alice
+	expect_refused "require_ssl=on with clientcert=verify-ca: carol's revoked certificate is still refused" \
+		"$port" carol carol
+	check "carol's refusal is still a failed handshake, logged as 'certificate revoked'" \
+		log_has missing_cert "TLS handshake with host=127\.0\.0\.1.*failed" "certificate revoked" "CN=carol"
+	check "refused_total{reason=\"client_certificate_missing\"} counts the two clients without a certificate (sslmode=require, prefer)" \
+		metric_is "$mport" "$refused" 2
+	check "tls_handshake_failures_total{reason=\"client_certificate_rejected\"} counts carol" \
+		metric_is "$mport" 'pgsslgate_tls_handshake_failures_total{reason="client_certificate_rejected"}' 1
+	check "no handshake failure is counted as client_certificate_missing any more" \
+		no_metric "$mport" 'handshake_failures_total\{reason="client_certificate_missing"\}'
+	if /usr/bin/python3 -c 'import psycopg, asyncpg' 2>/dev/null; then
+		check "psycopg without a certificate: the exception says '$text'" \
+			py_driver psycopg "$port" "$text"
+		check "asyncpg without a certificate: the exception says '$text', SQLSTATE 28000" \
+			py_driver asyncpg "$port" "$text"
+	elif [ "${CI:-}" = true ]; then
+		fail "/usr/bin/python3 has psycopg and asyncpg (Debian: python3-psycopg, python3-asyncpg)"
+	else
+		note "skipped the psycopg and asyncpg checks: /usr/bin/python3 lacks them"
+	fi
+	gate_stop missing_cert
+}
+
 # ssl_ca_file holding only the root: the client must send its intermediate.
 test_chain_from_client() {
 	start_gate root_only_ca -c "ssl_ca_file=$CERTS/root.crt" -c clientcert=verify-ca \
@@ -424,6 +576,7 @@ main() {
 	test_session_log
 	test_user_names
 	test_plaintext
+	test_missing_certificate
 	test_trust_summary
 	test_chain_from_client
 	test_crl_whole_chain

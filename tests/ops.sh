@@ -777,13 +777,13 @@ test_metrics() {
 		pgsslgate_cancel_requests_total \
 		'pgsslgate_refused_total{reason="ssl_required"}' \
 		'pgsslgate_refused_total{reason="certificate_user_mismatch"}' \
+		'pgsslgate_refused_total{reason="client_certificate_missing"}' \
 		'pgsslgate_refused_total{reason="too_many_connections"}' \
 		'pgsslgate_refused_total{reason="protocol_violation"}' \
 		'pgsslgate_refused_total{reason="unencrypted_data_after_ssl_request"}' \
 		'pgsslgate_refused_total{reason="backend_unreachable"}' \
 		'pgsslgate_refused_total{reason="authentication_timeout"}' \
 		'pgsslgate_tls_handshake_failures_total{reason="client_certificate_rejected"}' \
-		'pgsslgate_tls_handshake_failures_total{reason="client_certificate_missing"}' \
 		'pgsslgate_tls_handshake_failures_total{reason="server_certificate_rejected"}' \
 		'pgsslgate_tls_handshake_failures_total{reason="protocol_version"}' \
 		'pgsslgate_tls_handshake_failures_total{reason="no_shared_cipher"}' \

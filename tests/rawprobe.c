@@ -101,6 +101,18 @@
  * RAWPROBE_SOURCE, when set, is the IPv4 address every mode connects from
  * (127.0.0.2 is another source on the loopback).
  *
+ *   scram-offer       log in in plaintext as RAWPROBE_USER (postgres unless
+ *                     set) and read the AuthenticationSASL message: pass
+ *                     iff it is well formed (its length word covers the
+ *                     mechanism list and its terminator exactly) and
+ *                     offers SCRAM-SHA-256 but not SCRAM-SHA-256-PLUS
+ *   tls-scram-plus    over TLS, log in as RAWPROBE_USER, read the
+ *                     AuthenticationSASL message (it must offer
+ *                     SCRAM-SHA-256-PLUS), then send a SASLInitialResponse
+ *                     naming SCRAM-SHA-256-PLUS one byte per TLS record,
+ *                     20 ms apart: pass iff the answer is an ErrorResponse
+ *                     with SQLSTATE 08P01 and then the close
+ *
  * One mode is a server, not a client:
  *   listen-full       listen on HOST:PORT with a full accept queue, so that
  *                     a TCP connect to it gets no answer (Linux drops the
@@ -177,7 +189,8 @@ static void usage(void)
 	    "       silent half listen-full\n"
 	    "       tls-reset tls-half noread tls-noread push tls-push tls-burst\n"
 	    "       tls-keyupdate tls-keyupdate-full flood\n"
-	    "       tls-hello halfclose halfclose-wait tls-halfclose-wait busy\n",
+	    "       tls-hello halfclose halfclose-wait tls-halfclose-wait busy\n"
+	    "       scram-offer tls-scram-plus\n",
 	    progname);
 	exit(2);
 }
@@ -192,13 +205,13 @@ static size_t build_request(unsigned char *p, uint32_t code)
 	return 8;
 }
 
-/* StartupMessage, protocol 3.0, user=postgres database=postgres. */
-static size_t build_startup(unsigned char *p)
+/* StartupMessage, protocol 3.0, user=USER database=postgres. */
+static size_t build_startup_user(unsigned char *p, const char *user)
 {
 	size_t n = 8;
 
 	n += put_cstring(p + n, "user");
-	n += put_cstring(p + n, "postgres");
+	n += put_cstring(p + n, user);
 	n += put_cstring(p + n, "database");
 	n += put_cstring(p + n, "postgres");
 	n += put_cstring(p + n, "application_name");
@@ -207,6 +220,12 @@ static size_t build_startup(unsigned char *p)
 	put_u32(p, (uint32_t)n);
 	put_u32(p + 4, PROTOCOL_3_0);
 	return n;
+}
+
+/* StartupMessage, protocol 3.0, user=postgres database=postgres. */
+static size_t build_startup(unsigned char *p)
+{
+	return build_startup_user(p, "postgres");
 }
 
 /* A simple Query for sql into p (room for cap bytes): its length, 0 if it
@@ -1889,6 +1908,137 @@ static bool mode_tls_halfclose_wait(const struct target *t)
 	return halfclose_wait(t, true);
 }
 
+#define SCRAM_PLUS	"SCRAM-SHA-256-PLUS"
+#define SCRAM_PLAIN	"SCRAM-SHA-256"
+#define AUTH_SASL	10u
+
+/*
+ * Send a StartupMessage for RAWPROBE_USER and read the first message, which
+ * must be AuthenticationSASL.  Prints the mechanisms; *plus and *plain say
+ * which were offered.  False when it is not that message or malformed.
+ */
+static bool read_sasl_offer(struct session *s, bool *plus, bool *plain)
+{
+	static unsigned char msg[PACKET_MAX];
+	const char *user = getenv("RAWPROBE_USER");
+	unsigned char pkt[PACKET_MAX];
+	size_t have = 0, total = 5, off;
+	uint32_t mlen;
+
+	*plus = *plain = false;
+	if (!session_write(s, pkt, build_startup_user(pkt, user != NULL ?
+	    user : "postgres")))
+		return false;
+	while (have < total) {
+		long got = session_read(s, msg + have, total - have);
+
+		if (got <= 0) {
+			printf("FAIL: the connection ended before "
+			    "AuthenticationSASL\n");
+			return false;
+		}
+		have += (size_t)got;
+		if (have == 5 && total == 5) {
+			mlen = get_u32(msg + 1);
+			if (msg[0] != 'R' || mlen < 8 || mlen >= PACKET_MAX) {
+				print_hex("FAIL: not an AuthenticationSASL "
+				    "header", msg, 5);
+				return false;
+			}
+			total = 1 + (size_t)mlen;
+		}
+	}
+	if (get_u32(msg + 5) != AUTH_SASL) {
+		printf("FAIL: authentication code %u, not %u (SASL)\n",
+		    get_u32(msg + 5), AUTH_SASL);
+		return false;
+	}
+	/* Names, each with its NUL, then an empty one ending the message. */
+	printf("AuthenticationSASL (%zu bytes):", total);
+	for (off = 9; off < total && msg[off] != '\0';) {
+		size_t n = strnlen((const char *)msg + off, total - off);
+
+		if (off + n >= total) {
+			printf(" [unterminated name]\n");
+			return false;
+		}
+		printf(" %s", (const char *)msg + off);
+		*plus |= strcmp((const char *)msg + off, SCRAM_PLUS) == 0;
+		*plain |= strcmp((const char *)msg + off, SCRAM_PLAIN) == 0;
+		off += n + 1;
+	}
+	printf("\n");
+	if (off + 1 != total) {
+		printf("FAIL: the list does not end exactly at the length "
+		    "word's end (offset %zu of %zu)\n", off, total);
+		return false;
+	}
+	return true;
+}
+
+static bool mode_scram_offer(const struct target *t)
+{
+	struct session s;
+	bool plus, plain, good;
+
+	if (!session_open(&s, t, false, 0))
+		return false;
+	good = read_sasl_offer(&s, &plus, &plain) && plain && !plus;
+	session_close(&s, false);
+	if (!good)
+		printf("FAIL: expected SCRAM-SHA-256 and no SCRAM-SHA-256-PLUS\n");
+	return good;
+}
+
+static bool mode_tls_scram_plus(const struct target *t)
+{
+	static struct inbuf in;
+	const char data[] = "p=tls-server-end-point,,n=,r=rawprobenonce";
+	unsigned char pkt[PACKET_MAX];
+	struct session s;
+	size_t n = 5;
+	bool plus, plain, good;
+
+	if (!session_open(&s, t, true, 0))
+		return false;
+	if (!read_sasl_offer(&s, &plus, &plain) || !plus) {
+		printf("FAIL: no SCRAM-SHA-256-PLUS offered\n");
+		session_close(&s, false);
+		return false;
+	}
+	pkt[0] = 'p';
+	n += put_cstring(pkt + n, SCRAM_PLUS);
+	put_u32(pkt + n, (uint32_t)(sizeof(data) - 1));
+	n += 4;
+	memcpy(pkt + n, data, sizeof(data) - 1);
+	n += sizeof(data) - 1;
+	put_u32(pkt + 1, (uint32_t)(n - 1));
+	for (size_t i = 0; i < n; i++) {
+		if (!session_write(&s, pkt + i, 1)) {
+			session_close(&s, false);
+			return false;
+		}
+		sleep_ms(20);
+	}
+	printf("sent a SASLInitialResponse for %s in %zu TLS records\n",
+	    SCRAM_PLUS, n);
+	memset(&in, 0, sizeof(in));
+	for (;;) {
+		long got = session_read(&s, in.data + in.len,
+		    sizeof(in.data) - in.len);
+
+		if (got <= 0) {
+			in.eof = got == 0;
+			in.timed_out = got < 0;
+			break;
+		}
+		in.len += (size_t)got;
+	}
+	session_close(&s, false);
+	good = errors_then_close(&in, 0, SQLSTATE_PROTOCOL_VIOLATION, true, t);
+	return good;
+}
+
 static const struct mode modes[] = {
 	{ "inject", mode_inject },
 	{ "badlen", mode_badlen },
@@ -1914,6 +2064,8 @@ static const struct mode modes[] = {
 	{ "halfclose-wait", mode_halfclose_wait },
 	{ "tls-halfclose-wait", mode_tls_halfclose_wait },
 	{ "busy", mode_busy },
+	{ "scram-offer", mode_scram_offer },
+	{ "tls-scram-plus", mode_tls_scram_plus },
 };
 
 int main(int argc, char **argv)
