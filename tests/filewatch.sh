@@ -162,13 +162,26 @@ still() {
 	"$@"
 }
 
+# http_get PORT PATH: the whole response to GET PATH, CRs dropped.
+http_get() {
+	(
+		exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+		printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3
+		cat <&3
+	) | tr -d '\r'
+}
+
 # metric NAME SERIES: the value of SERIES in gate NAME's /metrics.
 metric() {
-	(
-		exec 3<>"/dev/tcp/127.0.0.1/${METRICS_PORT[$1]}" || exit 1
-		printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
-		cat <&3
-	) | tr -d '\r' | awk -v s="$2" '$1 == s { print $2 }'
+	http_get "${METRICS_PORT[$1]}" /metrics | awk -v s="$2" '$1 == s { print $2 }'
+}
+
+# readyz NAME STATUS BODY: GET /readyz answers STATUS with BODY.
+readyz() {
+	local out
+	out=$(http_get "${METRICS_PORT[$1]}" /readyz)
+	printf '%s\n' "$out"
+	head -n 1 <<<"$out" | grep -q " $2 " && tail -n 1 <<<"$out" | grep -qx "$3"
 }
 
 # metric_is NAME SERIES VALUE
@@ -354,12 +367,17 @@ test_interval_zero() {
 test_shutdown_delay() {
 	local port pid t0 closed_at
 	port=$(free_port)
-	tls_gate_start_local delay "$port" -c shutdown_delay=2 || return 0
+	METRICS_PORT[delay]=$(free_port)
+	tls_gate_start_local delay "$port" -c shutdown_delay=2 \
+		-c "metrics_listen=127.0.0.1:${METRICS_PORT[delay]}" || return 0
 	pid=${GATE_PID[delay]}
+	check "before SIGTERM, GET /readyz answers 200 ready" readyz delay 200 ready
 	t0=$EPOCHREALTIME
 	kill -TERM "$pid"
 	check "SIGTERM with shutdown_delay = 2: logged as still accepting" \
 		log_has delay "LOG:  received SIGTERM; still accepting connections for shutdown_delay = 2 s"
+	check "... and GET /readyz answers 503 draining at once, during the delay" \
+		readyz delay 503 draining
 	sleep "$(awk -v s="$(since "$t0")" 'BEGIN { r = 1 - s; print (r > 0 ? r : 0) }')"
 	check "... and a new connection 1 s after SIGTERM still logs in" \
 		serves "$port"
