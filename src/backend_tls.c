@@ -2,13 +2,15 @@
  * backend_tls: TLS towards the backend.  The checks follow libpq: require
  * verifies nothing unless a root certificate is given (then it acts as
  * verify-ca), verify-ca checks the chain, verify-full also the host name;
- * SNI is sent for host names unless backend_sslsni is off.
+ * SNI is sent for host names unless backend_sslsni is off.  On top of
+ * libpq: backend_sslcertfingerprint pins the backend's certificate.
  */
 #include <arpa/inet.h>
 
 #include <stdbool.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/err.h>
@@ -16,8 +18,19 @@
 
 #include "backend_tls.h"
 #include "config.h"
+#include "fingerprint.h"
+#include "log.h"
 #include "tls.h"
 #include "trust.h"
+
+/* Where verify_backend() leaves why a pinned certificate was refused. */
+static int	pin_report_index = -1;
+
+/* backend_sslpassword for OpenSSL, noting whether the key asked for it. */
+struct key_password {
+	const char	*password;
+	bool		 asked;
+};
 
 /* "" is "not set"; anything else must be a file we can open. */
 static int
@@ -38,11 +51,95 @@ prefix_origin(const struct config *cfg, enum config_key key, char *err,
 	snprintf(err, errlen, "%s: %s", config_origin(cfg, key), msg);
 }
 
+static int
+password_cb(char *buf, int size, int rwflag, void *arg)
+{
+	struct key_password	*kp = arg;
+	size_t			 len;
+
+	(void)rwflag;
+	if (kp == NULL || size <= 0)
+		return -1;
+	kp->asked = true;
+	len = strlen(kp->password);
+	/* libpq's rule: an empty sslpassword is no password at all. */
+	if (len == 0 || len > (size_t)size)
+		return -1;
+	memcpy(buf, kp->password, len);
+	return (int)len;
+}
+
+static void
+free_report(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+    void *argp)
+{
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	free(ptr);
+}
+
+/*
+ * The backend's certificate, checked in place of OpenSSL's verification:
+ * the chain (and host name) as libpq would when a root is given, then, in
+ * any case, the leaf's SHA-256 against backend_sslcertfingerprint.  With
+ * sslmode = require and no root the pin is the whole verification, which
+ * is what a legacy server's self-signed certificate needs.
+ */
+static int
+verify_backend(X509_STORE_CTX *xs, void *arg)
+{
+	const struct config	*cfg = arg;
+	SSL			*ssl = X509_STORE_CTX_get_ex_data(xs,
+				    SSL_get_ex_data_X509_STORE_CTX_idx());
+	X509			*leaf = X509_STORE_CTX_get0_cert(xs);
+	unsigned char		 md[EVP_MAX_MD_SIZE];
+	unsigned int		 mdlen = 0;
+	char			 got[FINGERPRINT_TEXT_LEN];
+	char			 want[2][FINGERPRINT_TEXT_LEN], *report;
+	size_t			 rlen = 512 + 2 * FINGERPRINT_TEXT_LEN;
+
+	if ((cfg->backend_sslmode >= CONFIG_SSLMODE_VERIFY_CA ||
+	    *cfg->backend_sslrootcert != '\0') && X509_verify_cert(xs) <= 0)
+		return 0;
+	if (leaf == NULL || X509_digest(leaf, EVP_sha256(), md, &mdlen) != 1 ||
+	    mdlen != FINGERPRINT_LEN) {
+		X509_STORE_CTX_set_error(xs, X509_V_ERR_UNSPECIFIED);
+		return 0;
+	}
+	for (size_t i = 0; i < cfg->backend_npins; i++)
+		if (memcmp(md, cfg->backend_pins[i], FINGERPRINT_LEN) == 0)
+			return 1;
+	X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
+	fingerprint_format(md, got, sizeof(got));
+	for (size_t i = 0; i < 2 && i < cfg->backend_npins; i++)
+		fingerprint_format(cfg->backend_pins[i], want[i],
+		    sizeof(want[i]));
+	if (ssl != NULL && pin_report_index >= 0 &&
+	    (report = malloc(rlen)) != NULL) {
+		snprintf(report, rlen, "the backend's certificate does not "
+		    "match backend_sslcertfingerprint: it presented SHA256 "
+		    "Fingerprint=%s, expected %s%s%s%s", got, want[0],
+		    cfg->backend_npins > 1 ? " or " : "",
+		    cfg->backend_npins > 1 ? want[1] : "",
+		    cfg->backend_npins > 2 ? " (or another of the list)" : "");
+		free(SSL_get_ex_data(ssl, pin_report_index));
+		if (SSL_set_ex_data(ssl, pin_report_index, report) != 1)
+			free(report);
+	}
+	return 0;
+}
+
 SSL_CTX *
 backend_tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
 {
-	SSL_CTX	*ctx;
-	bool	 verify;
+	struct key_password	 kp = { cfg->backend_sslpassword, false };
+	SSL_CTX			*ctx;
+	bool			 verify;
+	char			 fp[FINGERPRINT_TEXT_LEN], subj[256];
+	int			 rc;
 
 	ERR_clear_error();
 	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
@@ -84,6 +181,22 @@ backend_tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
 	    config_origin(cfg, CONFIG_BACKEND_SSLCRL), cfg->backend_sslcrldir,
 	    config_origin(cfg, CONFIG_BACKEND_SSLCRLDIR), err, errlen) != 0)
 		goto fail;
+	if (cfg->backend_npins > 0) {
+		if (pin_report_index < 0 && (pin_report_index =
+		    SSL_get_ex_new_index(0, "pgsslgate pin report", NULL, NULL,
+		    free_report)) < 0) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+		verify = true;
+		SSL_CTX_set_cert_verify_callback(ctx, verify_backend,
+		    (void *)cfg);
+		log_info("backend_sslcertfingerprint: the backend's certificate "
+		    "must have one of %zu SHA-256 fingerprint%s%s", cfg->backend_npins,
+		    cfg->backend_npins == 1 ? "" : "s", *cfg->backend_sslrootcert ?
+		    ", and chain to backend_sslrootcert" : " (no root: the pin is "
+		    "the verification)");
+	}
 	SSL_CTX_set_verify(ctx, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE,
 	    NULL);
 
@@ -100,17 +213,36 @@ backend_tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
 			    config_origin(cfg, CONFIG_BACKEND_SSLCERT));
 			goto fail;
 		}
-		if (SSL_CTX_use_PrivateKey_file(ctx, cfg->backend_sslkey,
-		    SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) !=
-		    1) {
+		SSL_CTX_set_default_passwd_cb(ctx, password_cb);
+		SSL_CTX_set_default_passwd_cb_userdata(ctx, &kp);
+		rc = SSL_CTX_use_PrivateKey_file(ctx, cfg->backend_sslkey,
+		    SSL_FILETYPE_PEM);
+		SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
+		if (rc != 1 && kp.asked) {
 			ERR_clear_error();
 			snprintf(err, errlen, "%s: private key file \"%s\" is "
-			    "not an unencrypted PEM key matching certificate "
-			    "file \"%s\"", config_origin(cfg,
+			    "encrypted and %s", config_origin(cfg,
 			    CONFIG_BACKEND_SSLKEY), cfg->backend_sslkey,
-			    cfg->backend_sslcert);
+			    *cfg->backend_sslpassword == '\0' ?
+			    "backend_sslpassword is not set" :
+			    "backend_sslpassword does not decrypt it (wrong "
+			    "password?)");
 			goto fail;
 		}
+		if (rc != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+			ERR_clear_error();
+			snprintf(err, errlen, "%s: private key file \"%s\" is "
+			    "not a PEM key matching certificate file \"%s\"",
+			    config_origin(cfg, CONFIG_BACKEND_SSLKEY),
+			    cfg->backend_sslkey, cfg->backend_sslcert);
+			goto fail;
+		}
+		tls_fingerprint(SSL_CTX_get0_certificate(ctx), fp, sizeof(fp));
+		trust_name(X509_get_subject_name(SSL_CTX_get0_certificate(ctx)),
+		    subj, sizeof(subj));
+		log_info("backend_sslcert \"%s\": client certificate \"%s\" "
+		    "SHA256 Fingerprint=%s%s", cfg->backend_sslcert, subj, fp,
+		    kp.asked ? " (key decrypted with backend_sslpassword)" : "");
 	}
 	return ctx;
 fail:
@@ -150,8 +282,13 @@ backend_tls_describe(SSL *ssl, const unsigned long *errs, size_t nerrs,
 {
 	long	vr = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
 
+	const char	*pin = ssl != NULL && pin_report_index >= 0 ?
+			    SSL_get_ex_data(ssl, pin_report_index) : NULL;
+
 	buf[0] = '\0';
-	if (vr != X509_V_OK)
+	if (vr == X509_V_ERR_APPLICATION_VERIFICATION && pin != NULL)
+		snprintf(buf, len, "%s", pin);
+	else if (vr != X509_V_OK)
 		snprintf(buf, len, "server certificate verification failed: "
 		    "%s", X509_verify_cert_error_string(vr));
 	tls_error_list(errs, nerrs, buf, len);

@@ -25,6 +25,7 @@ enum config_type {
 	T_OPT_PATH,		/* the same, or '' for none */
 	T_TLS_VERSION,
 	T_ENUM,			/* one of names[] */
+	T_FINGERPRINTS,		/* backend_sslcertfingerprint's list */
 };
 
 struct config_def {
@@ -95,6 +96,13 @@ static const struct config_def config_defs[CONFIG_NKEYS] = {
 	    "backend_ssl_min_protocol_version", T_TLS_VERSION,
 	    OFF(backend_ssl_min_protocol_version), "TLSv1.2", 0, 0,
 	    "TLSv1.2, TLSv1.3" },
+	[CONFIG_BACKEND_SSLPASSWORD] = { "backend_sslpassword", T_STRING,
+	    OFF(backend_sslpassword), "", 0, 0,
+	    "the passphrase of backend_sslkey, or '' for none" },
+	[CONFIG_BACKEND_SSLCERTFINGERPRINT] = { "backend_sslcertfingerprint",
+	    T_FINGERPRINTS, OFF(backend_sslcertfingerprint), "", 0, 0,
+	    "'' (none) or a comma-separated list of SHA-256 fingerprints, "
+	    "AB:CD:... or plain hex" },
 	[CONFIG_SSL] = { "ssl", T_BOOL, OFF(ssl), "on", 0, 0, NULL },
 	[CONFIG_REQUIRE_SSL] = { "require_ssl", T_BOOL, OFF(require_ssl),
 	    "off", 0, 0, NULL },
@@ -102,6 +110,12 @@ static const struct config_def config_defs[CONFIG_NKEYS] = {
 	    "server.crt", 0, 0, "a file name" },
 	[CONFIG_SSL_KEY_FILE] = { "ssl_key_file", T_PATH, OFF(ssl_key_file),
 	    "server.key", 0, 0, "a file name" },
+	[CONFIG_SSL_PASSPHRASE_COMMAND] = { "ssl_passphrase_command", T_STRING,
+	    OFF(ssl_passphrase_command), "", 0, 0,
+	    "a shell command printing the passphrase (%p: the prompt), or ''" },
+	[CONFIG_SSL_PASSPHRASE_COMMAND_SUPPORTS_RELOAD] = {
+	    "ssl_passphrase_command_supports_reload", T_BOOL,
+	    OFF(ssl_passphrase_command_supports_reload), "off", 0, 0, NULL },
 	[CONFIG_SSL_MIN_PROTOCOL_VERSION] = { "ssl_min_protocol_version",
 	    T_TLS_VERSION, OFF(ssl_min_protocol_version), "TLSv1.2", 0, 0,
 	    "TLSv1.2, TLSv1.3" },
@@ -406,7 +420,9 @@ set_value(struct config *cfg, const struct config_def *def, const char *value,
 	void	*field = (char *)cfg + def->offset;
 	long	 n;
 	int	 version;
-	char	*s;
+	char	*s, why[160];
+	size_t	 npins;
+	unsigned char pins[FINGERPRINT_MAX][FINGERPRINT_LEN];
 
 	switch (def->type) {
 	case T_BOOL:
@@ -444,6 +460,19 @@ set_value(struct config *cfg, const struct config_def *def, const char *value,
 		return fail(err, errlen, origin,
 		    "invalid value for parameter \"%s\": \"%s\" (allowed: %s)",
 		    def->name, value, def->allowed);
+	case T_FINGERPRINTS:
+		if (fingerprint_parse_list(value, pins, FINGERPRINT_MAX, &npins,
+		    why, sizeof(why)) != 0)
+			return fail(err, errlen, origin,
+			    "invalid value for parameter \"%s\": %s (allowed: %s)",
+			    def->name, why, def->allowed);
+		if ((s = strdup(value)) == NULL)
+			return fail(err, errlen, origin, "out of memory");
+		free(*(char **)field);
+		*(char **)field = s;
+		memcpy(cfg->backend_pins, pins, sizeof(pins));
+		cfg->backend_npins = npins;
+		return 0;
 	case T_STRING:
 	case T_PATH:
 	case T_OPT_PATH:
@@ -527,7 +556,7 @@ config_unref(struct config *cfg)
 		const struct config_def *def = &config_defs[i];
 
 		if (def->type == T_STRING || def->type == T_PATH ||
-		    def->type == T_OPT_PATH)
+		    def->type == T_OPT_PATH || def->type == T_FINGERPRINTS)
 			free(*(char **)((char *)cfg + def->offset));
 		free(cfg->origin[i]);
 	}
@@ -859,6 +888,17 @@ config_validate(const struct config *cfg, char *err, size_t errlen)
 		    "met over the Unix-domain socket \"%s\": PostgreSQL has no "
 		    "SSL there; use disable or prefer, or a TCP backend_host",
 		    config_sslmode_name(cfg->backend_sslmode), cfg->backend_host);
+	/*
+	 * A pin that prefer or allow could answer with plaintext pins
+	 * nothing: it needs TLS to be required.
+	 */
+	if (cfg->backend_npins > 0 &&
+	    cfg->backend_sslmode < CONFIG_SSLMODE_REQUIRE)
+		return fail(err, errlen, config_origin(cfg,
+		    CONFIG_BACKEND_SSLCERTFINGERPRINT), "backend_sslcertfingerprint "
+		    "needs backend_sslmode = require, verify-ca or verify-full "
+		    "(with %s a backend without TLS would be used unpinned)",
+		    config_sslmode_name(cfg->backend_sslmode));
 	if (*cfg->metrics_listen != '\0' &&
 	    config_split_hostport(cfg->metrics_listen, host, sizeof(host),
 	    &port) != 0)

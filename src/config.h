@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "fingerprint.h"
+
 /* ssl_{min,max}_protocol_version; 0 means "no limit" for the maximum. */
 enum config_tls_version {
 	CONFIG_TLS_ANY = 0,
@@ -51,10 +53,14 @@ enum config_key {
 	CONFIG_BACKEND_SSLCRLDIR,
 	CONFIG_BACKEND_SSLSNI,
 	CONFIG_BACKEND_SSL_MIN_PROTOCOL_VERSION,
+	CONFIG_BACKEND_SSLPASSWORD,
+	CONFIG_BACKEND_SSLCERTFINGERPRINT,
 	CONFIG_SSL,
 	CONFIG_REQUIRE_SSL,
 	CONFIG_SSL_CERT_FILE,
 	CONFIG_SSL_KEY_FILE,
+	CONFIG_SSL_PASSPHRASE_COMMAND,
+	CONFIG_SSL_PASSPHRASE_COMMAND_SUPPORTS_RELOAD,
 	CONFIG_SSL_MIN_PROTOCOL_VERSION,
 	CONFIG_SSL_MAX_PROTOCOL_VERSION,
 	CONFIG_SSL_CIPHERS,
@@ -101,11 +107,18 @@ struct config {
 	char		*backend_sslcrldir;
 	bool		 backend_sslsni;
 	int		 backend_ssl_min_protocol_version;
+	char		*backend_sslpassword;	/* for an encrypted sslkey */
+	char		*backend_sslcertfingerprint;	/* as written */
+	/* The same, parsed: the backend's leaf must be one of these. */
+	unsigned char	 backend_pins[FINGERPRINT_MAX][FINGERPRINT_LEN];
+	size_t		 backend_npins;
 
 	bool		 ssl;
 	bool		 require_ssl;
 	char		*ssl_cert_file;
 	char		*ssl_key_file;
+	char		*ssl_passphrase_command;	/* "" = none */
+	bool		 ssl_passphrase_command_supports_reload;
 	int		 ssl_min_protocol_version;	/* enum config_tls_version */
 	int		 ssl_max_protocol_version;
 	char		*ssl_ciphers;

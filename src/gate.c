@@ -123,7 +123,8 @@ gate_tune_socket(int fd, int family, const struct config *cfg)
 }
 
 struct snapshot *
-snapshot_new(struct config *cfg, char *err, size_t errlen)
+snapshot_new(struct config *cfg, const struct snapshot *prev, char *err,
+    size_t errlen)
 {
 	struct snapshot	*snap;
 
@@ -139,8 +140,9 @@ snapshot_new(struct config *cfg, char *err, size_t errlen)
 	snap->policy.clientcert = cfg->clientcert != CONFIG_CLIENTCERT_OFF;
 	if (config_validate(cfg, err, errlen) != 0 ||
 	    resolve_backend(snap, err, errlen) != 0 ||
-	    (cfg->ssl && (snap->tls = tls_server_ctx_new(cfg, &snap->trust, err,
-	    errlen)) == NULL) ||
+	    (cfg->ssl && (snap->tls = tls_server_ctx_new(cfg,
+	    prev != NULL ? &prev->key : NULL, &snap->key,
+	    &snap->trust, err, errlen)) == NULL) ||
 	    (cfg->backend_sslmode != CONFIG_SSLMODE_DISABLE &&
 	    cfg->backend_host[0] != '/' &&
 	    (snap->backend_tls = backend_tls_ctx_new(cfg, err, errlen)) ==
@@ -166,6 +168,7 @@ snapshot_unref(struct snapshot *snap)
 		return;
 	SSL_CTX_free(snap->tls);
 	SSL_CTX_free(snap->backend_tls);
+	tls_key_clear(&snap->key);
 	config_unref(snap->cfg);
 	free(snap);
 }

@@ -21,6 +21,7 @@
 
 #include "metrics.h"
 #include "policy.h"
+#include "tls.h"
 #include "trust.h"
 
 struct config;
@@ -44,6 +45,7 @@ struct snapshot {
 	int			 nbackend;
 	char			 backend_name[300];	/* "host:port" */
 	struct trust_info	 trust;		/* dates, for the metrics */
+	struct tls_key		 key;		/* what ssl_key_file gave */
 };
 
 TAILQ_HEAD(conn_list, conn);
@@ -108,8 +110,12 @@ void gate_set_snapshot(struct snapshot *);
  */
 void gate_tune_socket(int fd, int family, const struct config *);
 
-/* Takes over the caller's reference to cfg, even on failure. */
-struct snapshot *snapshot_new(struct config *cfg, char *err, size_t errlen);
+/*
+ * Takes over the caller's reference to cfg, even on failure.  prev is the
+ * snapshot being replaced on a reload (NULL at start): see tls_key.
+ */
+struct snapshot *snapshot_new(struct config *cfg, const struct snapshot *prev,
+    char *err, size_t errlen);
 struct snapshot *snapshot_ref(struct snapshot *);
 void snapshot_unref(struct snapshot *);
 

@@ -26,6 +26,7 @@
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
+#include "testpki.h"
 #include "worker.h"
 
 static int		 saved_argc;
@@ -43,13 +44,19 @@ usage(FILE *out)
 	    "server.\n\n"
 	    "Usage:\n"
 	    "  pgsslgate [CONFIG_FILE] [-c NAME=VALUE]...\n"
-	    "  pgsslgate --check [CONFIG_FILE] [-c NAME=VALUE]...\n\n"
+	    "  pgsslgate --check [CONFIG_FILE] [-c NAME=VALUE]...\n"
+	    "  pgsslgate --make-test-pki DIR [NAME]... [--user USER]...\n\n"
 	    "Options:\n"
 	    "  -c NAME=VALUE   set a parameter; overrides CONFIG_FILE "
 	    "(repeatable)\n"
 	    "  --check         check the configuration and every file it "
 	    "names,\n"
 	    "                  print a report, exit 0 if no problem, else 1\n"
+	    "  --make-test-pki write a throwaway CA, server chain and client "
+	    "certificates\n"
+	    "                  (for USERs, default postgres) into DIR, then "
+	    "say how to\n"
+	    "                  use them; the server's also for each NAME\n"
 	    "  -d, --debug     also log debugging detail\n"
 	    "  -h, --help      show this help, then exit\n"
 	    "  -V, --version   show the version, then exit\n\n"
@@ -192,7 +199,7 @@ reload(enum gate_reload_trigger trigger)
 	if ((cfg = load_config(saved_argc, saved_argv, err, sizeof(err),
 	    &fs)) != NULL) {
 		filewatch_capture_add(fs, cfg);
-		snap = snapshot_new(cfg, err, sizeof(err));
+		snap = snapshot_new(cfg, gate.snap, err, sizeof(err));
 	}
 	if (snap == NULL) {
 		gate.reloads_failed[trigger]++;
@@ -377,6 +384,55 @@ worker_count(const struct config *cfg)
 	return n > 0 ? (int)n : 1;
 }
 
+/* --make-test-pki DIR [NAME]... [--user USER]...: write it, then exit. */
+static int
+run_make_test_pki(int argc, char **argv)
+{
+	char		**names, **users, *dir = NULL, err[1024];
+	size_t		  nnames = 0, nusers = 0;
+	int		  rc = 1;
+
+	names = calloc((size_t)argc, sizeof(*names));
+	users = calloc((size_t)argc, sizeof(*users));
+	if (names == NULL || users == NULL) {
+		fprintf(stderr, "pgsslgate: out of memory\n");
+		goto out;
+	}
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--make-test-pki") == 0) {
+			if (++i >= argc || dir != NULL) {
+				fprintf(stderr, "pgsslgate: --make-test-pki "
+				    "needs one DIR\n");
+				goto out;
+			}
+			dir = argv[i];
+		} else if (strcmp(argv[i], "--user") == 0) {
+			if (++i >= argc) {
+				fprintf(stderr, "pgsslgate: --user needs a "
+				    "user name\n");
+				goto out;
+			}
+			users[nusers++] = argv[i];
+		} else if (argv[i][0] == '-') {
+			fprintf(stderr, "pgsslgate: \"%s\" does not go with "
+			    "--make-test-pki (try \"pgsslgate --help\")\n",
+			    argv[i]);
+			goto out;
+		} else
+			names[nnames++] = argv[i];
+	}
+	if (testpki_make(dir, names, nnames, users, nusers, stdout, err,
+	    sizeof(err)) != 0) {
+		fprintf(stderr, "pgsslgate: %s\n", err);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(names);
+	free(users);
+	return rc;
+}
+
 /* --check: the whole start-up, as a report on stdout, then exit. */
 static int
 run_check(void)
@@ -392,7 +448,7 @@ run_check(void)
 	}
 	log_info("configuration: %s", cfg->config_file != NULL ?
 	    cfg->config_file : "(command line only)");
-	if ((gate.snap = snapshot_new(cfg, err, sizeof(err))) == NULL) {
+	if ((gate.snap = snapshot_new(cfg, NULL, err, sizeof(err))) == NULL) {
 		log_error("%s", err);
 		goto verdict;
 	}
@@ -440,6 +496,8 @@ main(int argc, char **argv)
 			log_set_debug(1);
 		if (strcmp(argv[i], "--check") == 0)
 			check = true;
+		if (strcmp(argv[i], "--make-test-pki") == 0)
+			return run_make_test_pki(argc, argv);
 		if (strcmp(argv[i], "-c") == 0)
 			i++;
 	}
@@ -454,7 +512,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	filewatch_capture_add(fs, cfg);
-	if ((gate.snap = snapshot_new(cfg, err, sizeof(err))) == NULL) {
+	if ((gate.snap = snapshot_new(cfg, NULL, err, sizeof(err))) == NULL) {
 		filewatch_set_free(fs);
 		log_fatal("%s", err);
 		return 1;

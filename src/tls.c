@@ -9,15 +9,18 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <arpa/inet.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
 #include "config.h"
+#include "fingerprint.h"
 #include "log.h"
 #include "metrics.h"
 #include "pgproto.h"
@@ -244,6 +247,7 @@ check_chain(SSL_CTX *ctx, const struct config *cfg, struct trust_info *info)
 	STACK_OF(X509)	*chain = NULL;
 	X509		*prev = leaf;
 	char		 subj[256], issuer[256], notafter[64], names[512];
+	char		 fp[FINGERPRINT_TEXT_LEN];
 	time_t		 expires, now = time(NULL);
 	int		 n, misordered = 0;
 
@@ -290,6 +294,9 @@ check_chain(SSL_CTX *ctx, const struct config *cfg, struct trust_info *info)
 	log_info("serving certificate \"%s\" issued by \"%s\", valid until "
 	    "%s, for %s, with %d intermediate certificate%s", subj, issuer,
 	    notafter, names, n, n == 1 ? "" : "s");
+	tls_fingerprint(leaf, fp, sizeof(fp));
+	log_info("ssl_cert_file \"%s\": leaf certificate \"%s\" SHA256 "
+	    "Fingerprint=%s", path, subj, fp);
 	expires = trust_time_t(X509_get0_notAfter(leaf));
 	info->cert_not_after = expires;
 	if (expires <= now)
@@ -307,6 +314,166 @@ check_chain(SSL_CTX *ctx, const struct config *cfg, struct trust_info *info)
 		    cfg->ssl_cert_expiry_warning / 86400);
 }
 
+void
+tls_fingerprint(X509 *cert, char *buf, size_t len)
+{
+	unsigned char	md[EVP_MAX_MD_SIZE];
+	unsigned int	n = 0;
+
+	if (cert == NULL || X509_digest(cert, EVP_sha256(), md, &n) != 1 ||
+	    n != FINGERPRINT_LEN) {
+		ERR_clear_error();
+		snprintf(buf, len, "?");
+		return;
+	}
+	fingerprint_format(md, buf, len);
+}
+
+void
+tls_key_clear(struct tls_key *key)
+{
+	if (key == NULL)
+		return;
+	EVP_PKEY_free(key->pkey);
+	key->pkey = NULL;
+}
+
+/* PostgreSQL's prompt, which %p stands for in ssl_passphrase_command. */
+#define TLS_PASSPHRASE_PROMPT	"Enter PEM pass phrase:"
+
+/* One key load's passphrase: what OpenSSL asked and the command did. */
+struct passphrase {
+	const struct config	*cfg;
+	bool			 may_run;	/* not on a plain reload */
+	bool			 asked;		/* the key is encrypted */
+	bool			 ran;		/* and the command printed one */
+	int			 status;	/* its wait status */
+	size_t			 len;
+	char			 pass[1024];	/* OpenSSL's PEM_BUFSIZE */
+	char			 failure[512];	/* why there is none */
+};
+
+/* A wait status in words: "exit status 3", "terminated by signal 9". */
+static void
+status_text(int status, char *buf, size_t len)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, len, "terminated by signal %d", WTERMSIG(status));
+	else
+		snprintf(buf, len, "wait status %d", status);
+}
+
+/* %p becomes the prompt and %% a percent sign, as in PostgreSQL. */
+static int
+expand_command(const char *cmd, char *out, size_t len)
+{
+	size_t	n = 0;
+
+	for (const char *p = cmd; *p != '\0'; p++) {
+		const char	*add = p;
+		size_t		 alen = 1;
+
+		if (p[0] == '%' && p[1] == 'p') {
+			add = TLS_PASSPHRASE_PROMPT;
+			alen = sizeof(TLS_PASSPHRASE_PROMPT) - 1;
+			p++;
+		} else if (p[0] == '%' && p[1] == '%')
+			p++;
+		if (n + alen >= len)
+			return -1;
+		memcpy(out + n, add, alen);
+		n += alen;
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+/* Run ssl_passphrase_command: the first line of its output, its status. */
+static void
+run_passphrase_command(struct passphrase *pp)
+{
+	const char	*cmd = pp->cfg->ssl_passphrase_command;
+	char		 line[4096], how[64];
+	FILE		*f;
+	int		 c;
+
+	if (expand_command(cmd, line, sizeof(line)) != 0) {
+		snprintf(pp->failure, sizeof(pp->failure), "the command is "
+		    "too long");
+		return;
+	}
+	fflush(NULL);
+	if ((f = popen(line, "r")) == NULL) {
+		snprintf(pp->failure, sizeof(pp->failure), "could not run it: "
+		    "%s", strerror(errno));
+		return;
+	}
+	pp->len = 0;
+	while ((c = fgetc(f)) != EOF && c != '\n')
+		if (pp->len < sizeof(pp->pass))
+			pp->pass[pp->len++] = (char)c;
+	/* Read it all, so that the command never blocks on a full pipe. */
+	while (c != EOF)
+		c = fgetc(f);
+	pp->status = pclose(f);
+	if (pp->status != 0) {
+		OPENSSL_cleanse(pp->pass, sizeof(pp->pass));
+		pp->len = 0;
+		if (pp->status == -1)
+			snprintf(how, sizeof(how), "%s", strerror(errno));
+		else
+			status_text(pp->status, how, sizeof(how));
+		snprintf(pp->failure, sizeof(pp->failure), "the command "
+		    "failed (%s)", how);
+		return;
+	}
+	if (pp->len > 0 && pp->pass[pp->len - 1] == '\r')
+		pp->len--;
+	pp->ran = true;
+}
+
+/*
+ * OpenSSL's pem_password_cb.  A command runs at most once per load: the
+ * decoders may ask again for each key type they try.
+ */
+static int
+passphrase_cb(char *buf, int size, int rwflag, void *arg)
+{
+	struct passphrase	*pp = arg;
+
+	(void)rwflag;
+	if (pp == NULL || size <= 0)
+		return -1;
+	if (!pp->asked) {
+		pp->asked = true;
+		if (!pp->may_run)
+			return -1;
+		if (*pp->cfg->ssl_passphrase_command == '\0') {
+			snprintf(pp->failure, sizeof(pp->failure),
+			    "ssl_passphrase_command is not set");
+			return -1;
+		}
+		run_passphrase_command(pp);
+	}
+	if (!pp->ran)
+		return -1;
+	if (pp->len > (size_t)size)
+		return -1;
+	memcpy(buf, pp->pass, pp->len);
+	return (int)pp->len;
+}
+
+static bool
+same_file(const struct tls_key *a, const struct tls_key *b)
+{
+	return strcmp(a->path, b->path) == 0 && a->dev == b->dev &&
+	    a->ino == b->ino && a->size == b->size &&
+	    a->mtime.tv_sec == b->mtime.tv_sec &&
+	    a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
 /* The key belongs to another certificate: say which one it was tried on. */
 static void
 key_mismatch(const char *subj, const struct config *cfg, char *err,
@@ -318,6 +485,112 @@ key_mismatch(const char *subj, const struct config *cfg, char *err,
 	    "the file must start with the server's own certificate, then its "
 	    "intermediates, and the key must be that certificate's",
 	    cfg->ssl_key_file, cfg->ssl_cert_file, subj);
+}
+
+/*
+ * A reload without ssl_passphrase_command_supports_reload: the encrypted
+ * key loaded before serves on if its file is the same one, untouched.
+ */
+static int
+keep_key(SSL_CTX *ctx, const struct config *cfg, const struct tls_key *prev,
+    struct tls_key *key, const char *leaf_name, char *err, size_t errlen)
+{
+	ERR_clear_error();
+	if (prev == NULL || prev->pkey == NULL || !same_file(prev, key)) {
+		snprintf(err, errlen, "private key file \"%s\" needs a "
+		    "passphrase and has changed since it was loaded; with "
+		    "ssl_passphrase_command_supports_reload = off the "
+		    "passphrase command is not run on a reload: restart "
+		    "pgsslgate to load it, or set "
+		    "ssl_passphrase_command_supports_reload = on",
+		    cfg->ssl_key_file);
+		return -1;
+	}
+	if (SSL_CTX_use_PrivateKey(ctx, prev->pkey) != 1) {
+		key_mismatch(leaf_name, cfg, err, errlen);
+		return -1;
+	}
+	EVP_PKEY_up_ref(prev->pkey);
+	key->pkey = prev->pkey;
+	log_info("private key file \"%s\" is unchanged: keeping the key "
+	    "decrypted before (ssl_passphrase_command_supports_reload = off)",
+	    cfg->ssl_key_file);
+	return 0;
+}
+
+/*
+ * ssl_key_file, decrypted by ssl_passphrase_command when it is encrypted:
+ * always at start, on a reload only with ..._supports_reload, as
+ * PostgreSQL does; without it keep_key() decides.
+ */
+static int
+load_key(SSL_CTX *ctx, const struct config *cfg, const struct tls_key *prev,
+    struct tls_key *key, const char *leaf_name, char *err, size_t errlen)
+{
+	const char		*path = cfg->ssl_key_file;
+	const char		*cmd = cfg->ssl_passphrase_command;
+	struct passphrase	 pp;
+	struct stat		 st;
+	char			 how[64];
+	int			 rc;
+
+	if (stat(path, &st) != 0) {
+		snprintf(err, errlen, "could not access private key file "
+		    "\"%s\": %s", path, strerror(errno));
+		return -1;
+	}
+	snprintf(key->path, sizeof(key->path), "%s", path);
+	key->dev = st.st_dev;
+	key->ino = st.st_ino;
+	key->size = st.st_size;
+	key->mtime = st.st_mtim;
+
+	memset(&pp, 0, sizeof(pp));
+	pp.cfg = cfg;
+	pp.may_run = prev == NULL || cfg->ssl_passphrase_command_supports_reload;
+	SSL_CTX_set_default_passwd_cb(ctx, passphrase_cb);
+	SSL_CTX_set_default_passwd_cb_userdata(ctx, &pp);
+	rc = SSL_CTX_use_PrivateKey_file(ctx, path, SSL_FILETYPE_PEM);
+	SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
+	OPENSSL_cleanse(pp.pass, sizeof(pp.pass));
+	if (rc == 1) {
+		if (pp.asked) {
+			key->pkey = SSL_CTX_get0_privatekey(ctx);
+			EVP_PKEY_up_ref(key->pkey);
+			log_info("private key file \"%s\": decrypted with the "
+			    "passphrase from ssl_passphrase_command", path);
+		}
+		return 0;
+	}
+	if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+		key_mismatch(leaf_name, cfg, err, errlen);
+		return -1;
+	}
+	if (!pp.asked)
+		return fail_ssl(err, errlen, "could not load private key file "
+		    "\"%s\" (%s; it must be a PEM key)", path,
+		    config_origin(cfg, CONFIG_SSL_KEY_FILE));
+	if (!pp.may_run)
+		return keep_key(ctx, cfg, prev, key, leaf_name, err, errlen);
+	if (*cmd == '\0') {
+		ERR_clear_error();
+		snprintf(err, errlen, "private key file \"%s\" is encrypted and "
+		    "ssl_passphrase_command is not set: set it to a command "
+		    "that prints the passphrase", path);
+		return -1;
+	}
+	if (!pp.ran) {
+		ERR_clear_error();
+		snprintf(err, errlen, "ssl_passphrase_command \"%s\" (%s) gave "
+		    "no passphrase for private key file \"%s\": %s", cmd,
+		    config_origin(cfg, CONFIG_SSL_PASSPHRASE_COMMAND), path,
+		    pp.failure);
+		return -1;
+	}
+	status_text(pp.status, how, sizeof(how));
+	return fail_ssl(err, errlen, "private key file \"%s\" could not be "
+	    "decrypted with the passphrase from ssl_passphrase_command \"%s\" "
+	    "(%s): wrong passphrase?", path, cmd, how);
 }
 
 /*
@@ -417,8 +690,9 @@ set_tickets(SSL_CTX *ctx, const struct config *cfg)
 }
 
 SSL_CTX *
-tls_server_ctx_new(const struct config *cfg, struct trust_info *info,
-    char *err, size_t errlen)
+tls_server_ctx_new(const struct config *cfg, const struct tls_key *prev,
+    struct tls_key *key_out, struct trust_info *info, char *err,
+    size_t errlen)
 {
 	const char	*cert = cfg->ssl_cert_file, *key = cfg->ssl_key_file;
 	char		 leaf_name[256];
@@ -466,17 +740,8 @@ tls_server_ctx_new(const struct config *cfg, struct trust_info *info,
 	 */
 	trust_name(X509_get_subject_name(SSL_CTX_get0_certificate(ctx)),
 	    leaf_name, sizeof(leaf_name));
-	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-		if (ERR_GET_REASON(ERR_peek_last_error()) ==
-		    X509_R_KEY_VALUES_MISMATCH) {
-			key_mismatch(leaf_name, cfg, err, errlen);
-			goto fail;
-		}
-		fail_ssl(err, errlen, "could not load private key file \"%s\" "
-		    "(%s; it must be an unencrypted PEM key)", key,
-		    config_origin(cfg, CONFIG_SSL_KEY_FILE));
+	if (load_key(ctx, cfg, prev, key_out, leaf_name, err, errlen) != 0)
 		goto fail;
-	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {
 		key_mismatch(leaf_name, cfg, err, errlen);
 		goto fail;

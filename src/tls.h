@@ -6,8 +6,12 @@
 #ifndef TLS_H
 #define TLS_H
 
+#include <sys/types.h>
+
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include <openssl/ssl.h>
 
@@ -17,11 +21,32 @@ struct config;
 struct trust_info;
 
 /*
- * The server context, or NULL with err set.  Warnings are logged; info
- * gets the certificate's and CRLs' dates.
+ * The server key as loaded, so that a reload can keep an encrypted one whose
+ * file has not changed without running ssl_passphrase_command again.
  */
-SSL_CTX *tls_server_ctx_new(const struct config *, struct trust_info *info,
-    char *err, size_t errlen);
+struct tls_key {
+	char		 path[PATH_MAX];
+	dev_t		 dev;
+	ino_t		 ino;
+	off_t		 size;
+	struct timespec	 mtime;
+	EVP_PKEY	*pkey;		/* a reference, when it took a passphrase */
+};
+
+/*
+ * The server context, or NULL with err set.  Warnings are logged; info
+ * gets the certificate's and CRLs' dates, key what the key was loaded from.
+ * prev is the key in force (NULL at start): on a reload an encrypted key is
+ * decrypted again only when ssl_passphrase_command_supports_reload is on.
+ */
+SSL_CTX *tls_server_ctx_new(const struct config *, const struct tls_key *prev,
+    struct tls_key *key, struct trust_info *info, char *err, size_t errlen);
+
+/* Drop key's reference; tolerates an empty one. */
+void tls_key_clear(struct tls_key *key);
+
+/* The certificate's SHA-256 fingerprint, "AB:CD:...", or "?" on error. */
+void tls_fingerprint(X509 *, char *buf, size_t len);
 
 /* errs, then the thread's OpenSSL error queue, appended to buf as "a; b". */
 void tls_error_list(const unsigned long *errs, size_t nerrs, char *buf,

@@ -277,6 +277,7 @@ log_trust(X509_STORE *store, const struct config *cfg, struct trust_info *info)
 	bool			 checking = *cfg->ssl_crl_file != '\0' ||
 				    *cfg->ssl_crl_dir != '\0';
 	char			 name[256], when[64];
+	char			 fp[FINGERPRINT_TEXT_LEN];
 
 	if (crls == NULL || cas == NULL)
 		goto out;
@@ -299,8 +300,9 @@ log_trust(X509_STORE *store, const struct config *cfg, struct trust_info *info)
 
 		trust_name(X509_get_subject_name(ca), name, sizeof(name));
 		trust_time_text(X509_get0_notAfter(ca), when, sizeof(when));
+		tls_fingerprint(ca, fp, sizeof(fp));
 		log_info("client certificates: trusted CA \"%s\", valid until "
-		    "%s", name, when);
+		    "%s, SHA256 Fingerprint=%s", name, when, fp);
 		for (int j = 0; j < sk_X509_CRL_num(crls); j++)
 			if (X509_NAME_cmp(X509_CRL_get_issuer(
 			    sk_X509_CRL_value(crls, j)),

@@ -8,7 +8,7 @@
 # Run by hand after make: bash tests/backend_tls.sh
 # (VERBOSE=1 shows every probe's output, KEEP_TMP=1 keeps the logs.)
 #
-# Two PostgreSQL 15 clusters: lib.sh's (ssl=off, trusting everyone), and one
+# Two PostgreSQL 15 clusters: lib.sh's (ssl=off, SCRAM logins), and one
 # with ssl=on whose pg_hba.conf has nothing but
 #
 #   hostssl all all 127.0.0.1/32 cert clientcert=verify-full
@@ -799,38 +799,38 @@ test_direct_ssl() {
 	local p=${PORT[direct]}
 	check "direct SSL with ALPN postgresql: TLS at once, then the StartupMessage over TLS reaches ReadyForQuery" \
 		direct 0 -e "TLS handshake done: TLSv1\.3 .*, ALPN postgresql$" -e "^ReadyForQuery \(over TLS\)$" \
-		-- --alpn postgresql 127.0.0.1 "$p" postgres
+		-- --alpn postgresql 127.0.0.1 "$p" "$PG_RAW_ROLE"
 	check "direct SSL: the session-start line says (direct)" \
-		log_has direct "session started: .*user=postgres .*TLSv1\.3 .* \(direct\), backend plaintext$"
+		log_has direct "session started: .*user=$PG_RAW_ROLE .*TLSv1\.3 .* \(direct\), backend plaintext$"
 	check "direct SSL verifying the gate's certificate (root.crt, host localhost) reaches ReadyForQuery" \
-		direct 0 -e "^ReadyForQuery" -- --cafile "$CERTS/root.crt" 127.0.0.1 "$p" postgres
+		direct 0 -e "^ReadyForQuery" -- --cafile "$CERTS/root.crt" 127.0.0.1 "$p" "$PG_RAW_ROLE"
 	check "direct SSL offering http/1.1 and postgresql: postgresql is chosen" \
 		direct 0 -e "ALPN postgresql$" -e "^ReadyForQuery" \
-		-- --alpn http/1.1,postgresql 127.0.0.1 "$p" postgres
+		-- --alpn http/1.1,postgresql 127.0.0.1 "$p" "$PG_RAW_ROLE"
 	check "direct SSL without ALPN: the handshake completes, then ErrorResponse 08P01 over TLS, then close" \
 		direct 1 -e "TLS handshake done: .*, ALPN none$" \
 		-e "^ErrorResponse \(over TLS\):.* C=08P01 .*M=received direct SSL connection request without ALPN protocol negotiation extension" \
-		-e "^sqlstate=08P01$" -e "^the server closed" -- --no-alpn 127.0.0.1 "$p" postgres
+		-e "^sqlstate=08P01$" -e "^the server closed" -- --no-alpn 127.0.0.1 "$p" "$PG_RAW_ROLE"
 	check "direct SSL offering only http/1.1: the handshake fails with no_application_protocol" \
 		direct 2 -e "TLS handshake failed:.*no application protocol" \
-		-- --alpn http/1.1 127.0.0.1 "$p" postgres
+		-- --alpn http/1.1 127.0.0.1 "$p" "$PG_RAW_ROLE"
 	check "direct SSL offering only http/1.1: the gate logs the handshake failure, naming ALPN and \"postgresql\"" \
 		log_has direct "TLS handshake with host=127\.0\.0\.1 port=[0-9]+ failed: .*ALPN.*\"postgresql\""
 	check "SSLRequest then TLS offering only http/1.1: the handshake fails with no_application_protocol too" \
 		direct 2 -e "answer to SSLRequest: 'S'" -e "TLS handshake failed:.*no application protocol" \
-		-- --sslrequest --alpn http/1.1 127.0.0.1 "$p" postgres
+		-- --sslrequest --alpn http/1.1 127.0.0.1 "$p" "$PG_RAW_ROLE"
 	check "SSLRequest then TLS without ALPN (libpq 15's way) reaches ReadyForQuery" \
-		direct 0 -e "ALPN none$" -e "^ReadyForQuery" -- --sslrequest --no-alpn 127.0.0.1 "$p" postgres
+		direct 0 -e "ALPN none$" -e "^ReadyForQuery" -- --sslrequest --no-alpn 127.0.0.1 "$p" "$PG_RAW_ROLE"
 	check "SSLRequest then TLS with ALPN postgresql reaches ReadyForQuery, postgresql selected" \
-		direct 0 -e "ALPN postgresql$" -e "^ReadyForQuery" -- --sslrequest 127.0.0.1 "$p" postgres
+		direct 0 -e "ALPN postgresql$" -e "^ReadyForQuery" -- --sslrequest 127.0.0.1 "$p" "$PG_RAW_ROLE"
 	check "direct SSL, then an SSLRequest over TLS: the gate closes the connection" \
-		direct 0 -e "closed, as it should be" -- --then-sslrequest 127.0.0.1 "$p" postgres
+		direct 0 -e "closed, as it should be" -- --then-sslrequest 127.0.0.1 "$p" "$PG_RAW_ROLE"
 	check "direct SSL, then a GSSENCRequest over TLS: the gate closes the connection" \
-		direct 0 -e "closed, as it should be" -- --then-gssencrequest 127.0.0.1 "$p" postgres
+		direct 0 -e "closed, as it should be" -- --then-gssencrequest 127.0.0.1 "$p" "$PG_RAW_ROLE"
 	check "SSLRequest and TLS, then a second SSLRequest over TLS: the gate closes the connection" \
-		direct 0 -e "closed, as it should be" -- --sslrequest --then-sslrequest 127.0.0.1 "$p" postgres
+		direct 0 -e "closed, as it should be" -- --sslrequest --then-sslrequest 127.0.0.1 "$p" "$PG_RAW_ROLE"
 	check "SSLRequest and TLS, then a GSSENCRequest over TLS: the gate closes the connection" \
-		direct 0 -e "closed, as it should be" -- --sslrequest --then-gssencrequest 127.0.0.1 "$p" postgres
+		direct 0 -e "closed, as it should be" -- --sslrequest --then-gssencrequest 127.0.0.1 "$p" "$PG_RAW_ROLE"
 	check "openssl s_client -alpn postgresql straight at the gate shows 'ALPN protocol: postgresql'" \
 		s_client_alpn "$p"
 	check "after the direct SSL tests the gate still serves a libpq client over TLS" \
@@ -865,11 +865,11 @@ test_direct_off() {
 	start_gate nodirect "$PG_PORT" -c ssl_direct=off || return 0
 	local p=${PORT[nodirect]}
 	check "ssl_direct=off: a direct ClientHello is refused as a bad startup packet (plaintext 08P01 or close)" \
-		refused_as_startup_packet --alpn postgresql 127.0.0.1 "$p" postgres
+		refused_as_startup_packet --alpn postgresql 127.0.0.1 "$p" "$PG_RAW_ROLE"
 	check "ssl_direct=off: the refusal is 'invalid length of startup packet'" \
-		direct 1 -e "M=invalid length of startup packet" -- 127.0.0.1 "$p" postgres
+		direct 1 -e "M=invalid length of startup packet" -- 127.0.0.1 "$p" "$PG_RAW_ROLE"
 	check "ssl_direct=off: SSLRequest then TLS with ALPN postgresql still works" \
-		direct 0 -e "^ReadyForQuery" -- --sslrequest 127.0.0.1 "$p" postgres
+		direct 0 -e "^ReadyForQuery" -- --sslrequest 127.0.0.1 "$p" "$PG_RAW_ROLE"
 	gate_stop nodirect
 }
 

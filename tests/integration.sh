@@ -91,6 +91,55 @@ matrix_cell() {
 	fi
 }
 
+# ---- logins ----------------------------------------------------------------------
+
+# The matrix logs in with SCRAM (lib.sh's pg_start); here the methods where
+# a gate in the middle changes something, or where they differ.  SCRAM,
+# md5 and password all run between libpq and PostgreSQL: the gate relays
+# them, over TLS on the client's leg or not.
+test_logins() {
+	local tls=${PORT[ssl_on_require_on]} plain=${PORT[ssl_off_require_off]}
+	local role
+	check "SCRAM through require_ssl=on: the session is postgres's" \
+		"$PQPROBE" --ssl 1 --query "SELECT current_user" --expect-value postgres \
+		"$(conninfo "$tls" verify-full)"
+	check "SCRAM with a wrong password is refused with 'password authentication failed'" \
+		"$PQPROBE" --expect refused --error-contains "password authentication failed" \
+		"$(conninfo "$tls" verify-full password=wrong)"
+	# The gate ends TLS, so PostgreSQL (ssl=off behind it) cannot offer
+	# SCRAM-SHA-256-PLUS: a client demanding channel binding gives up.
+	check "SCRAM with channel_binding=require over TLS to the gate, plaintext behind it: refused by libpq" \
+		"$PQPROBE" --expect refused --error-contains "channel binding" \
+		"$(conninfo "$tls" verify-full channel_binding=require)"
+	for role in "$PG_MD5_ROLE" "$PG_CLEARTEXT_ROLE"; do
+		check "$role (pg_hba $(login_method "$role")) logs in over TLS through require_ssl=on" \
+			"$PQPROBE" --ssl 1 --query "SELECT current_user" --expect-value "$role" \
+			"$(conninfo "$tls" verify-full "user=$role")"
+		check "$role (pg_hba $(login_method "$role")) logs in in plaintext through ssl=off" \
+			"$PQPROBE" --ssl 0 --query "SELECT current_user" --expect-value "$role" \
+			"$(conninfo "$plain" disable "user=$role")"
+		check "$role (pg_hba $(login_method "$role")) with a wrong password is refused" \
+			"$PQPROBE" --expect refused --error-contains "password authentication failed" \
+			"$(conninfo "$tls" verify-full "user=$role" password=wrong)"
+	done
+	# libpq refuses to send a password in clear or as md5 when it was told to
+	# bind the channel: neither method can.
+	check "md5 with channel_binding=require is refused by libpq (md5 cannot bind)" \
+		"$PQPROBE" --expect refused --error-contains "channel binding" \
+		"$(conninfo "$tls" verify-full "user=$PG_MD5_ROLE" channel_binding=require)"
+	check "password with channel_binding=require is refused by libpq (cleartext cannot bind)" \
+		"$PQPROBE" --expect refused --error-contains "channel binding" \
+		"$(conninfo "$tls" verify-full "user=$PG_CLEARTEXT_ROLE" channel_binding=require)"
+}
+
+login_method() {
+	case $1 in
+	"$PG_MD5_ROLE") echo md5 ;;
+	"$PG_CLEARTEXT_ROLE") echo password ;;
+	*) echo scram-sha-256 ;;
+	esac
+}
+
 # ---- TLS details -------------------------------------------------------------
 
 test_refusal_wording() {
@@ -324,6 +373,7 @@ main() {
 
 	start_matrix_gates
 	test_matrix
+	test_logins
 	test_refusal_wording
 	test_untrusted_roots
 	test_chain_sent_whole

@@ -204,18 +204,38 @@ as_pg() {
 	fi
 }
 
+# Logins over TCP are real ones: every role the tests log in as has the
+# password PG_PASSWORD, stored as a SCRAM verifier (password_encryption =
+# scram-sha-256), and pg_hba.conf asks for it with scram-sha-256.  Two more
+# roles show the older methods: PG_MD5_ROLE (an md5 hash, pg_hba md5) and
+# PG_CLEARTEXT_ROLE (pg_hba password: sent in clear, checked against the
+# SCRAM verifier).  Trusted: the Unix socket (the tests' own
+# administration) and PG_RAW_ROLE, the role of tests/rawprobe, which writes
+# the wire protocol by hand to test TLS records and the startup phase, not
+# logins (RAWPROBE_USER is exported).  PG_HOST_AUTH=trust before pg_start is
+# for a test about something else than logging in.
+PG_PASSWORD=${PG_PASSWORD:-gate-test-pw-4711}
+PG_MD5_ROLE=md5_user
+PG_CLEARTEXT_ROLE=cleartext_user
+PG_RAW_ROLE=raw_probe
+PG_HOST_AUTH=${PG_HOST_AUTH:-scram-sha-256}
+
 # pg_start [SETTING=VALUE...]: a throwaway cluster on 127.0.0.1:$PG_PORT,
-# ssl off, trusting everyone; the settings are added to postgresql.conf.
+# ssl off, logins as described above; the settings are added to
+# postgresql.conf (after the defaults, so they override them).  PGPASSWORD
+# is exported for psql, pgbench and pqprobe.
 pg_start() {
 	local setting
 	PG_DIR=$WORK/pg
 	PG_PORT=$(free_port)
 	mkdir -p "$PG_DIR"
+	printf '%s\n' "$PG_PASSWORD" >"$WORK/pg-password"
 	if [ "$(id -u)" -eq 0 ]; then
-		chown postgres: "$PG_DIR"
+		chown postgres: "$PG_DIR" "$WORK/pg-password"
 	fi
 
 	as_pg "$PG_BINDIR/initdb" -D "$PG_DIR/data" -U postgres -A trust \
+		--pwfile="$WORK/pg-password" \
 		-E UTF8 --locale=C --no-sync >"$WORK/initdb.log" 2>&1 || {
 		show "$WORK/initdb.log"
 		die "initdb failed"
@@ -229,13 +249,18 @@ pg_start() {
 		echo "synchronous_commit = off"
 		echo "full_page_writes = off"
 		echo "max_connections = 50"
+		echo "password_encryption = scram-sha-256"
 		for setting in "$@"; do
 			echo "$setting"
 		done
 	} >>"$PG_DIR/data/postgresql.conf"
+	# The first matching line decides; "host" covers TLS and plaintext.
 	cat >"$PG_DIR/data/pg_hba.conf" <<-EOF
 		local all all trust
-		host all all 127.0.0.1/32 trust
+		host all $PG_MD5_ROLE 127.0.0.1/32 md5
+		host all $PG_CLEARTEXT_ROLE 127.0.0.1/32 password
+		host all $PG_RAW_ROLE 127.0.0.1/32 trust
+		host all all 127.0.0.1/32 $PG_HOST_AUTH
 	EOF
 
 	as_pg "$PG_BINDIR/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" \
@@ -245,6 +270,32 @@ pg_start() {
 	}
 	PG_RUNNING=1
 	pg_wait_ready
+	export PGPASSWORD=$PG_PASSWORD RAWPROBE_USER=$PG_RAW_ROLE
+	pg_admin "CREATE ROLE $PG_RAW_ROLE LOGIN SUPERUSER;" \
+		"SET password_encryption = 'md5';" \
+		"CREATE ROLE $PG_MD5_ROLE LOGIN PASSWORD '$PG_PASSWORD';" \
+		"RESET password_encryption;" \
+		"CREATE ROLE $PG_CLEARTEXT_ROLE LOGIN PASSWORD '$PG_PASSWORD';" ||
+		die "could not create the roles $PG_RAW_ROLE, $PG_MD5_ROLE and $PG_CLEARTEXT_ROLE"
+}
+
+# pg_admin SQL...: run SQL as postgres over the Unix socket (trusted), quietly
+# unless it fails.
+pg_admin() {
+	local out
+	out=$("$PG_BINDIR/psql" -X -q -At -v ON_ERROR_STOP=1 \
+		"host=$PG_DIR port=$PG_PORT user=postgres dbname=postgres" \
+		-c "$*" 2>&1) || { printf '%s\n' "$out" | show; return 1; }
+	[ -z "$out" ] || printf '%s\n' "$out"
+}
+
+# pg_create_roles ROLE...: login roles with the password PG_PASSWORD.
+pg_create_roles() {
+	local sql="" role
+	for role; do
+		sql+="CREATE ROLE $role LOGIN PASSWORD '$PG_PASSWORD'; "
+	done
+	pg_admin "$sql" || die "could not create the roles $*"
 }
 
 pg_wait_ready() {
@@ -396,13 +447,15 @@ gate_stop() {
 	ok "pgsslgate $name exits 0 on SIGTERM with no sanitizer report"
 }
 
-# conninfo PORT SSLMODE [MORE...]: what the tests connect with.  hostaddr
-# avoids trying ::1 first; host=localhost is what verify-full checks.
+# conninfo PORT SSLMODE [MORE...]: what the tests connect with, as postgres
+# with its password.  hostaddr avoids trying ::1 first; host=localhost is
+# what verify-full checks.
 conninfo() {
 	local port=$1 mode=$2
 	shift 2
 	echo "host=localhost hostaddr=127.0.0.1 port=$port user=postgres" \
-		"dbname=postgres sslmode=$mode sslrootcert=$CERTS/root.crt $*"
+		"password=$PG_PASSWORD dbname=postgres sslmode=$mode" \
+		"sslrootcert=$CERTS/root.crt $*"
 }
 
 # tls_gate_start NAME REQUIRE_SSL BACKEND_PORT [ARGS...]: a gate with ssl=on

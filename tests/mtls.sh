@@ -141,18 +141,11 @@ serial_pattern() {
 
 # ---- the tests -----------------------------------------------------------------
 
-# Roles for every certificate's CN, so that the backend accepts them.
+# Roles for every certificate's CN, so that the backend accepts them (with
+# the password every test role has: the backend asks for it, SCRAM).
 create_roles() {
-	local sql="" role
-	for role in $ROLES; do
-		sql+="CREATE ROLE $role LOGIN; "
-	done
-	"$PQPROBE" --query "$sql" \
-		"host=127.0.0.1 port=$PG_PORT user=postgres dbname=postgres sslmode=disable" \
-		>"$WORK/roles.log" 2>&1 || {
-		show "$WORK/roles.log"
-		die "could not create the roles $ROLES"
-	}
+	# shellcheck disable=SC2086 # the names are words
+	pg_create_roles $ROLES
 }
 
 cert_title() {

@@ -573,14 +573,10 @@ test_reload_ca_and_crl() {
 	gate_stop crlreload
 }
 
-# Roles for the client certificates' CNs, so that the backend accepts them.
+# Roles for the client certificates' CNs, so that the backend accepts them
+# (with the password every test role has: the backend asks for it, SCRAM).
 create_roles() {
-	"$PQPROBE" --query "CREATE ROLE alice LOGIN; CREATE ROLE eve LOGIN" \
-		"host=127.0.0.1 port=$PG_PORT user=postgres dbname=postgres sslmode=disable" \
-		>"$WORK/roles.log" 2>&1 || {
-		show "$WORK/roles.log"
-		die "could not create the roles alice and eve"
-	}
+	pg_create_roles alice eve
 }
 
 # write_reload_conf FILE PORT REQUIRE_SSL

@@ -36,8 +36,8 @@
  *                     length word of a StartupMessage over TLS and nothing
  *                     more: pass iff the server closes in time; prints
  *                     "closed after S.SSS s" as silent and half do
- *   noread            log in in plaintext (user and database postgres,
- *                     trust), send one simple Query, then never read again
+ *   noread            log in in plaintext (user RAWPROBE_USER or postgres,
+ *                     database postgres, trust), send one simple Query, then never read again
  *                     for the timeout, with a small receive buffer; then
  *                     close: pass iff the login worked and the query went
  *                     out.  Prints "query sent; not reading" when it does.
@@ -205,6 +205,23 @@ static size_t build_request(unsigned char *p, uint32_t code)
 	return 8;
 }
 
+/* The role rawprobe logs in as: RAWPROBE_USER, or postgres.  It cannot
+ * answer a password request, so the test cluster trusts that role (lib.sh);
+ * at most 63 bytes, PostgreSQL's NAMEDATALEN - 1, so that the packet fits. */
+static const char *startup_user(void)
+{
+	const char *u = getenv("RAWPROBE_USER");
+
+	if (u == NULL || *u == '\0')
+		return "postgres";
+	if (strlen(u) > 63) {
+		fprintf(stderr, "%s: RAWPROBE_USER is longer than 63 bytes\n",
+		    progname);
+		exit(2);
+	}
+	return u;
+}
+
 /* StartupMessage, protocol 3.0, user=USER database=postgres. */
 static size_t build_startup_user(unsigned char *p, const char *user)
 {
@@ -222,10 +239,10 @@ static size_t build_startup_user(unsigned char *p, const char *user)
 	return n;
 }
 
-/* StartupMessage, protocol 3.0, user=postgres database=postgres. */
+/* StartupMessage, protocol 3.0, user=startup_user() database=postgres. */
 static size_t build_startup(unsigned char *p)
 {
-	return build_startup_user(p, "postgres");
+	return build_startup_user(p, startup_user());
 }
 
 /* A simple Query for sql into p (room for cap bytes): its length, 0 if it
@@ -1920,14 +1937,12 @@ static bool mode_tls_halfclose_wait(const struct target *t)
 static bool read_sasl_offer(struct session *s, bool *plus, bool *plain)
 {
 	static unsigned char msg[PACKET_MAX];
-	const char *user = getenv("RAWPROBE_USER");
 	unsigned char pkt[PACKET_MAX];
 	size_t have = 0, total = 5, off;
 	uint32_t mlen;
 
 	*plus = *plain = false;
-	if (!session_write(s, pkt, build_startup_user(pkt, user != NULL ?
-	    user : "postgres")))
+	if (!session_write(s, pkt, build_startup(pkt)))
 		return false;
 	while (have < total) {
 		long got = session_read(s, msg + have, total - have);

@@ -22,6 +22,7 @@
  * header, or a stale one) instead of src/config.h.
  */
 #include "../src/config.h"
+#include "../src/fingerprint.h"
 
 #define ERRLEN	512
 
@@ -1485,6 +1486,203 @@ test_startup_caps_derive_from_max_connections(void **state)
 	assert_err_has(err, "max_startup_connections_per_host");
 }
 
+/* ------------------------------------------------------------------ */
+/* Fingerprints and the key settings                                    */
+/* ------------------------------------------------------------------ */
+
+/* SHA-256 of the DER of a certificate, as openssl printed it. */
+#define FP_COLON "47:97:4E:FA:FF:64:BF:5F:86:47:33:5E:0D:A1:3C:59:" \
+	"B0:36:19:5A:39:38:0A:98:EC:D0:67:1D:45:34:CE:95"
+#define FP_PLAIN "47974efaff64bf5f8647335e0da13c59" \
+	"b036195a39380a98ecd0671d4534ce95"
+#define FP_OTHER "00112233445566778899AABBCCDDEEFF" \
+	"00112233445566778899AABBCCDDEEFF"
+
+static const unsigned char fp_bytes[FINGERPRINT_LEN] = {
+	0x47, 0x97, 0x4e, 0xfa, 0xff, 0x64, 0xbf, 0x5f, 0x86, 0x47, 0x33,
+	0x5e, 0x0d, 0xa1, 0x3c, 0x59, 0xb0, 0x36, 0x19, 0x5a, 0x39, 0x38,
+	0x0a, 0x98, 0xec, 0xd0, 0x67, 0x1d, 0x45, 0x34, 0xce, 0x95,
+};
+
+static void
+test_fingerprint_colon_pairs_and_plain_hex_give_the_same_digest(void **state)
+{
+	unsigned char	a[FINGERPRINT_LEN], b[FINGERPRINT_LEN];
+
+	(void)state;
+	assert_int_equal(fingerprint_parse(FP_COLON, strlen(FP_COLON), a), 0);
+	assert_int_equal(fingerprint_parse(FP_PLAIN, strlen(FP_PLAIN), b), 0);
+	assert_memory_equal(a, fp_bytes, FINGERPRINT_LEN);
+	assert_memory_equal(b, fp_bytes, FINGERPRINT_LEN);
+}
+
+static void
+test_fingerprint_openssl_output_pastes_in_either_case(void **state)
+{
+	const char	*upper = "SHA256 Fingerprint=" FP_COLON;
+	const char	*lower = "  sha256 Fingerprint=" FP_COLON "\n";
+	unsigned char	 out[FINGERPRINT_LEN];
+
+	(void)state;
+	assert_int_equal(fingerprint_parse(upper, strlen(upper), out), 0);
+	assert_memory_equal(out, fp_bytes, FINGERPRINT_LEN);
+	memset(out, 0, sizeof(out));
+	assert_int_equal(fingerprint_parse(lower, strlen(lower), out), 0);
+	assert_memory_equal(out, fp_bytes, FINGERPRINT_LEN);
+}
+
+static void
+test_fingerprint_malformed_forms_are_rejected(void **state)
+{
+	static const char *const bad[] = {
+		"",
+		FP_PLAIN "0",				/* 65 digits */
+		"47974efaff64bf5f8647335e0da13c59b036195a39380a98ecd0671d4534ce9",
+		"g7974efaff64bf5f8647335e0da13c59b036195a39380a98ecd0671d4534ce95",
+		/* a colon moved by one place */
+		"479:74E:FA:FF:64:BF:5F:86:47:33:5E:0D:A1:3C:59:B0:36:19:5A:39:"
+		    "38:0A:98:EC:D0:67:1D:45:34:CE:95",
+		/* dashes instead of colons */
+		"47-97-4E-FA-FF-64-BF-5F-86-47-33-5E-0D-A1-3C-59-B0-36-19-5A-39-"
+		    "38-0A-98-EC-D0-67-1D-45-34-CE-95",
+		/* SHA-1 length */
+		"A1:B2:C3:D4:E5:F6:07:18:29:3A:4B:5C:6D:7E:8F:90:01:12:23:34",
+		"SHA256 Fingerprint=",
+		"4797 4efaff64bf5f8647335e0da13c59b036195a39380a98ecd0671d4534ce9",
+	};
+	unsigned char	out[FINGERPRINT_LEN];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (fingerprint_parse(bad[i], strlen(bad[i]), out) != -1)
+			fail_msg("accepted: \"%s\"", bad[i]);
+}
+
+static void
+test_fingerprint_format_is_openssls_colon_hex_and_round_trips(void **state)
+{
+	char		text[FINGERPRINT_TEXT_LEN], small[40];
+	unsigned char	back[FINGERPRINT_LEN];
+
+	(void)state;
+	fingerprint_format(fp_bytes, text, sizeof(text));
+	assert_string_equal(text, FP_COLON);
+	assert_int_equal(strlen(text), FINGERPRINT_TEXT_LEN - 1);
+	assert_int_equal(fingerprint_parse(text, strlen(text), back), 0);
+	assert_memory_equal(back, fp_bytes, FINGERPRINT_LEN);
+	/* Too small a buffer: nothing rather than half a fingerprint. */
+	memset(small, 'x', sizeof(small));
+	fingerprint_format(fp_bytes, small, sizeof(small));
+	assert_string_equal(small, "");
+}
+
+static void
+test_fingerprint_list_takes_commas_blanks_and_a_limit(void **state)
+{
+	unsigned char	out[FINGERPRINT_MAX][FINGERPRINT_LEN];
+	char		list[2048] = "", why[160];
+	size_t		n = 99;
+
+	(void)state;
+	assert_int_equal(fingerprint_parse_list("", out, FINGERPRINT_MAX, &n,
+	    why, sizeof(why)), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(fingerprint_parse_list(FP_COLON " , " FP_OTHER, out,
+	    FINGERPRINT_MAX, &n, why, sizeof(why)), 0);
+	assert_int_equal(n, 2);
+	assert_memory_equal(out[0], fp_bytes, FINGERPRINT_LEN);
+	assert_int_equal(out[1][0], 0x00);
+	assert_int_equal(out[1][31], 0xff);
+	assert_int_equal(fingerprint_parse_list(FP_COLON ",", out,
+	    FINGERPRINT_MAX, &n, why, sizeof(why)), -1);
+	assert_err_has(why, "item 2");
+	for (int i = 0; i <= FINGERPRINT_MAX; i++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list),
+		    "%s%s", i ? "," : "", FP_PLAIN);
+	assert_int_equal(fingerprint_parse_list(list, out, FINGERPRINT_MAX, &n,
+	    why, sizeof(why)), -1);
+	assert_err_has(why, "more than 8");
+}
+
+static void
+test_backend_sslcertfingerprint_is_parsed_into_pins(void **state)
+{
+	struct config	*cfg = *state;
+	char		 err[ERRLEN];
+
+	assert_int_equal(cfg->backend_npins, 0);
+	assert_string_equal(cfg->backend_sslcertfingerprint, "");
+	assert_int_equal(set_opt(cfg, "backend_sslcertfingerprint=" FP_PLAIN
+	    "," FP_OTHER, err), 0);
+	assert_int_equal(cfg->backend_npins, 2);
+	assert_memory_equal(cfg->backend_pins[0], fp_bytes, FINGERPRINT_LEN);
+	/* Setting it again replaces the list. */
+	assert_int_equal(set_opt(cfg, "backend_sslcertfingerprint=" FP_OTHER,
+	    err), 0);
+	assert_int_equal(cfg->backend_npins, 1);
+	assert_int_equal(cfg->backend_pins[0][1], 0x11);
+}
+
+static void
+test_bad_backend_sslcertfingerprint_is_named_and_keeps_the_old(void **state)
+{
+	struct config	*cfg = *state;
+	char		 err[ERRLEN];
+
+	assert_int_equal(set_opt(cfg, "backend_sslcertfingerprint=" FP_COLON,
+	    err), 0);
+	assert_rejected(cfg, "backend_sslcertfingerprint = '" FP_COLON
+	    ",AB:CD'", err);
+	assert_err_has(err, "\"backend_sslcertfingerprint\"");
+	assert_err_has(err, "item 2");
+	assert_int_equal(cfg->backend_npins, 1);
+	assert_memory_equal(cfg->backend_pins[0], fp_bytes, FINGERPRINT_LEN);
+}
+
+static void
+test_pin_needs_backend_sslmode_require_or_above(void **state)
+{
+	struct config	*cfg = *state;
+	char		 err[ERRLEN];
+
+	assert_int_equal(set_opt(cfg, "backend_sslcertfingerprint=" FP_PLAIN,
+	    err), 0);
+	for (int mode = CONFIG_SSLMODE_DISABLE; mode <= CONFIG_SSLMODE_PREFER;
+	    mode++) {
+		char	opt[64];
+
+		snprintf(opt, sizeof(opt), "backend_sslmode=%s",
+		    config_sslmode_name(mode));
+		assert_int_equal(set_opt(cfg, opt, err), 0);
+		assert_int_equal(config_validate(cfg, err, ERRLEN), -1);
+		assert_err_has(err, "backend_sslcertfingerprint needs "
+		    "backend_sslmode = require");
+	}
+	assert_int_equal(set_opt(cfg, "backend_sslmode=require", err), 0);
+	assert_int_equal(config_validate(cfg, err, ERRLEN), 0);
+}
+
+static void
+test_passphrase_and_password_settings(void **state)
+{
+	struct config	*cfg = *state;
+	char		 err[ERRLEN];
+
+	assert_string_equal(cfg->ssl_passphrase_command, "");
+	assert_false(cfg->ssl_passphrase_command_supports_reload);
+	assert_string_equal(cfg->backend_sslpassword, "");
+	assert_int_equal(parse(cfg, "ssl_passphrase_command = "
+	    "'/usr/bin/pass show db \"%p\"'\n"
+	    "ssl_passphrase_command_supports_reload = on\n"
+	    "backend_sslpassword = 'it''s secret'\n", "t.conf", err), 0);
+	assert_string_equal(cfg->ssl_passphrase_command,
+	    "/usr/bin/pass show db \"%p\"");
+	assert_true(cfg->ssl_passphrase_command_supports_reload);
+	assert_string_equal(cfg->backend_sslpassword, "it's secret");
+	assert_rejected(cfg, "ssl_passphrase_command_supports_reload = maybe",
+	    err);
+}
+
 int
 main(void)
 {
@@ -1568,6 +1766,15 @@ main(void)
 		TEST(test_log_destination_is_stderr_or_syslog),
 		TEST(test_metrics_listen_must_be_host_and_port),
 		TEST(test_split_hostport_handles_ipv4_names_and_bracketed_ipv6),
+		TEST(test_fingerprint_colon_pairs_and_plain_hex_give_the_same_digest),
+		TEST(test_fingerprint_openssl_output_pastes_in_either_case),
+		TEST(test_fingerprint_malformed_forms_are_rejected),
+		TEST(test_fingerprint_format_is_openssls_colon_hex_and_round_trips),
+		TEST(test_fingerprint_list_takes_commas_blanks_and_a_limit),
+		TEST(test_backend_sslcertfingerprint_is_parsed_into_pins),
+		TEST(test_bad_backend_sslcertfingerprint_is_named_and_keeps_the_old),
+		TEST(test_pin_needs_backend_sslmode_require_or_above),
+		TEST(test_passphrase_and_password_settings),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
