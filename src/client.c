@@ -20,6 +20,7 @@
 #include "backend.h"
 #include "client.h"
 #include "config.h"
+#include "hba.h"
 #include "log.h"
 #include "relay.h"
 #include "startup.h"
@@ -214,6 +215,8 @@ conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen)
 	    memory_order_relaxed) + 1, memory_order_relaxed);
 
 	gate_tune_socket(fd, sa->sa_family, snap->cfg);
+	if (salen > 0 && (size_t)salen <= sizeof(c->peer))
+		memcpy(&c->peer, sa, (size_t)salen);
 	if (sa->sa_family == AF_UNIX)
 		snprintf(c->host, sizeof(c->host), "[local]");
 	else {
@@ -407,6 +410,43 @@ check_client_cert(struct conn *c)
 }
 
 /*
+ * hba_file: the first line that matches decides, as in PostgreSQL.  Every
+ * refusal is an ErrorResponse, so libpq in sslmode=allow retries over TLS
+ * after a plaintext attempt is refused.  Returns false after refusing.
+ */
+static bool
+check_hba(struct conn *c)
+{
+	char			cn[PGPROTO_NAME_MAX * 4], dn[1024];
+	struct hba_request	req = {
+		.addr = (const struct sockaddr *)&c->peer,
+		.ssl = c->ssl != NULL, .user = c->user, .database = c->database,
+	};
+	struct hba_decision	d;
+
+	if (c->snap->hba == NULL)
+		return true;
+	/* A certificate that is there passed verification in the handshake. */
+	if (c->ssl != NULL && SSL_get0_peer_certificate(c->ssl) != NULL) {
+		req.cert = true;
+		req.cn = trust_peer_common_name(c->ssl, cn, sizeof(cn)) == 0 ?
+		    cn : NULL;
+		req.dn = trust_peer_dn(c->ssl, dn, sizeof(dn)) == 0 ? dn : NULL;
+	}
+	hba_decide(c->snap->hba, &req, &d);
+	if (d.verdict == HBA_ALLOW) {
+		log_debug("host=%s port=%s user=%s database=%s: %s", c->host,
+		    c->port, c->user, c->database, d.log);
+		return true;
+	}
+	log_info("hba_file: host=%s port=%s user=%s database=%s: %s", c->host,
+	    c->port, c->user, c->database, d.log);
+	conn_refuse(c, METRICS_REFUSED_HBA, "28000", d.message,
+	    d.detail[0] != '\0' ? d.detail : NULL);
+	return false;
+}
+
+/*
  * Carry out one startup verdict.  Returns true when the caller should go
  * on with what is buffered, false when the connection moved on or ended.
  */
@@ -463,7 +503,8 @@ carry_out(struct conn *c, const struct startup_step *s, struct evbuffer *in)
 		memcpy(c->user, pkt->user, sizeof(c->user));
 		memcpy(c->database, pkt->database, sizeof(c->database));
 		/* A cancel needs no certificate: its key is its credential. */
-		if (s->verdict == STARTUP_FORWARD && !check_client_cert(c))
+		if (s->verdict == STARTUP_FORWARD && (!check_hba(c) ||
+		    !check_client_cert(c)))
 			return false;
 		if (s->verdict == STARTUP_FORWARD && c->over_limit) {
 			conn_refuse(c, METRICS_REFUSED_TOO_MANY, "53300",

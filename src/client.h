@@ -61,6 +61,7 @@ struct conn {
 	struct evbuffer		*startup;	/* the packet to forward */
 	int			 backend_try;	/* index into snap->backend */
 
+	struct sockaddr_storage	 peer;		/* client address, for hba */
 	char			 host[64];	/* client address, for logs */
 	char			 port[8];
 	char			 user[PGPROTO_NAME_MAX];

@@ -69,6 +69,8 @@ enum config_key {
 	CONFIG_SSL_CRL_FILE,
 	CONFIG_SSL_CRL_DIR,
 	CONFIG_CLIENTCERT,
+	CONFIG_HBA_FILE,
+	CONFIG_IDENT_FILE,
 	CONFIG_SSL_CERT_EXPIRY_WARNING,
 	CONFIG_SSL_DIRECT,
 	CONFIG_SSL_SESSION_TICKETS,
@@ -127,6 +129,8 @@ struct config {
 	char		*ssl_crl_file;
 	char		*ssl_crl_dir;
 	int		 clientcert;		/* enum config_clientcert */
+	char		*hba_file;		/* "": no rules file */
+	char		*ident_file;		/* "": no maps */
 	int		 ssl_cert_expiry_warning;	/* seconds; 0 = never */
 	bool		 ssl_direct;	/* accept PostgreSQL 17's direct TLS */
 	bool		 ssl_session_tickets;	/* let clients resume */

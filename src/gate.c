@@ -74,6 +74,37 @@ resolve_backend(struct snapshot *snap, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * hba_file and ident_file are part of the snapshot: a reload that cannot
+ * read them keeps the old rules with the old everything else.
+ */
+static int
+load_hba(struct snapshot *snap, char *err, size_t errlen)
+{
+	const struct config	*cfg = snap->cfg;
+	const struct hba_line	*l;
+	char			 why[1024];
+
+	if (*cfg->hba_file == '\0')
+		return 0;
+	if ((snap->hba = hba_parse(cfg->hba_file, cfg->ident_file,
+	    &hba_file_io, why, sizeof(why))) == NULL) {
+		snprintf(err, errlen, "hba_file (%s): %s",
+		    config_origin(cfg, CONFIG_HBA_FILE), why);
+		return -1;
+	}
+	/* A certificate arrives only over TLS and only with a CA to check. */
+	if ((l = hba_wants_cert(snap->hba)) != NULL &&
+	    (!cfg->ssl || *cfg->ssl_ca_file == '\0')) {
+		snprintf(err, errlen, "%s:%d: a line that requires a client "
+		    "certificate needs ssl = on and ssl_ca_file, the CA "
+		    "certificates that client certificates must chain to",
+		    l->file, l->lineno);
+		return -1;
+	}
+	return 0;
+}
+
 struct gate	gate = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 struct snapshot *
@@ -140,6 +171,7 @@ snapshot_new(struct config *cfg, const struct snapshot *prev, char *err,
 	snap->policy.clientcert = cfg->clientcert != CONFIG_CLIENTCERT_OFF;
 	if (config_validate(cfg, err, errlen) != 0 ||
 	    resolve_backend(snap, err, errlen) != 0 ||
+	    load_hba(snap, err, errlen) != 0 ||
 	    (cfg->ssl && (snap->tls = tls_server_ctx_new(cfg,
 	    prev != NULL ? &prev->key : NULL, &snap->key,
 	    &snap->trust, err, errlen)) == NULL) ||
@@ -169,6 +201,7 @@ snapshot_unref(struct snapshot *snap)
 	SSL_CTX_free(snap->tls);
 	SSL_CTX_free(snap->backend_tls);
 	tls_key_clear(&snap->key);
+	hba_free(snap->hba);
 	config_unref(snap->cfg);
 	free(snap);
 }

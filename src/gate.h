@@ -19,6 +19,7 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
+#include "hba.h"
 #include "metrics.h"
 #include "policy.h"
 #include "tls.h"
@@ -46,6 +47,7 @@ struct snapshot {
 	char			 backend_name[300];	/* "host:port" */
 	struct trust_info	 trust;		/* dates, for the metrics */
 	struct tls_key		 key;		/* what ssl_key_file gave */
+	struct hba_rules	*hba;		/* hba_file; NULL when unset */
 };
 
 TAILQ_HEAD(conn_list, conn);

@@ -2,7 +2,8 @@
  * listener: binds listen_addresses:port ("*" meaning every IPv4 and IPv6
  * address, as in postgresql.conf) and hands accepted sockets to client.c.
  * Each worker has its own sockets on the same addresses (SO_REUSEPORT):
- * the kernel spreads new connections over the workers.
+ * the kernel spreads new connections over the workers.  Under socket
+ * activation the sockets come from systemd instead, one set for all.
  */
 #include <sys/socket.h>
 
@@ -28,6 +29,10 @@
 #include "log.h"
 
 #define LISTEN_BACKLOG	1024
+
+/* Socket activation: systemd's sockets, fds first .. first + n - 1. */
+static int	inherited_first = -1;
+static int	inherited_n;
 
 static void
 accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
@@ -236,11 +241,84 @@ open_name(struct worker *w, const char *name, int port, char *err,
 	return bound > 0 ? 0 : -1;
 }
 
+void
+listener_use_inherited(int first, int n)
+{
+	inherited_first = first;
+	inherited_n = n;
+}
+
+void
+listener_close_inherited(void)
+{
+	for (int i = 0; i < inherited_n; i++)
+		close(inherited_first + i);
+	inherited_n = 0;
+}
+
+/*
+ * SO_REUSEPORT cannot split one inherited socket, so every worker accepts
+ * on it, each through a dup() of its own: a worker that drains closes its
+ * copy, and the socket closes with the last one.  The accept queue is
+ * shared; a worker woken for a connection another took gets EAGAIN, which
+ * libevent ignores.  Each dup lives in a different event base, so the
+ * epoll changelist's trouble with dup()ed fds (worker.c) does not arise.
+ */
+static int
+open_inherited(struct worker *w, char *err, size_t errlen)
+{
+	for (int i = 0; i < inherited_n; i++) {
+		struct evconnlistener	*l;
+		struct sockaddr_storage	 ss;
+		socklen_t		 sslen = sizeof(ss);
+		char			 host[NI_MAXHOST] = "?", port[16] = "?";
+		bool			 named;
+		int			 fd;
+
+		if ((fd = fcntl(inherited_first + i, F_DUPFD_CLOEXEC, 0)) < 0) {
+			snprintf(err, errlen, "could not duplicate inherited "
+			    "socket %d: %s", inherited_first + i,
+			    strerror(errno));
+			goto fail;
+		}
+		/* Backlog 0: systemd has already called listen(). */
+		l = evconnlistener_new(w->base, accept_cb, w,
+		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+		if (l == NULL) {
+			snprintf(err, errlen, "could not accept on inherited "
+			    "socket %d: %s", inherited_first + i,
+			    strerror(errno));
+			close(fd);
+			goto fail;
+		}
+		evconnlistener_set_error_cb(l, accept_error_cb);
+		w->listeners[w->nlisteners++] = l;
+		if (w->id != 0)
+			continue;
+		if ((named = getsockname(fd, (struct sockaddr *)&ss,
+		    &sslen) == 0) && ss.ss_family == AF_UNIX)
+			snprintf(host, sizeof(host), "[local]");
+		else if (named)
+			getnameinfo((struct sockaddr *)&ss, sslen, host,
+			    sizeof(host), port, sizeof(port),
+			    NI_NUMERICHOST | NI_NUMERICSERV);
+		log_info("listening on %s port %s (socket %d from systemd)",
+		    host, port, inherited_first + i);
+	}
+	return 0;
+fail:
+	listener_close_all(w);
+	return -1;
+}
+
 int
 listener_open(struct worker *w, const struct config *cfg, char *err,
     size_t errlen)
 {
 	char	*list, *name, *save = NULL;
+
+	if (inherited_n > 0)
+		return open_inherited(w, err, errlen);
 
 	if ((list = strdup(cfg->listen_addresses)) == NULL) {
 		snprintf(err, errlen, "out of memory");

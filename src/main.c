@@ -27,6 +27,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "testpki.h"
+#include "sdnotify.h"
 #include "worker.h"
 
 static int		 saved_argc;
@@ -35,6 +36,7 @@ static struct event	*drain_timer;
 static struct event	*delay_timer;	/* shutdown_delay */
 static int		 workers_done;
 static struct config	*started_cfg;	/* what the sockets were opened with */
+static bool		 socket_activated;	/* sockets from systemd */
 
 static void
 usage(FILE *out)
@@ -194,8 +196,11 @@ reload(enum gate_reload_trigger trigger)
 	char			 err[1024];
 	unsigned		 open;
 
-	if (trigger == GATE_RELOAD_SIGNAL)
+	if (trigger == GATE_RELOAD_SIGNAL) {
 		log_info("received SIGHUP; reloading the configuration");
+		sdnotify_reloading("reloading the configuration");
+	} else
+		sdnotify_reloading("files changed: reloading the configuration");
 	if ((cfg = load_config(saved_argc, saved_argv, err, sizeof(err),
 	    &fs)) != NULL) {
 		filewatch_capture_add(fs, cfg);
@@ -207,10 +212,13 @@ reload(enum gate_reload_trigger trigger)
 		filewatch_failed();
 		log_error("reload failed, still serving with the previous "
 		    "configuration and certificates: %s", err);
+		/* systemd leaves "reloading" only on READY=1, failed or not. */
+		sdnotify_state("READY=1", "reload failed, serving the "
+		    "previous configuration: %s", err);
 		return;
 	}
-	if (strcmp(old->listen_addresses, snap->cfg->listen_addresses) != 0 ||
-	    old->port != snap->cfg->port)
+	if (!socket_activated && (strcmp(old->listen_addresses,
+	    snap->cfg->listen_addresses) != 0 || old->port != snap->cfg->port))
 		log_warn("listen_addresses and port take effect only at "
 		    "start: still listening on \"%s\" port %d; restart to "
 		    "apply", old->listen_addresses, old->port);
@@ -235,6 +243,13 @@ reload(enum gate_reload_trigger trigger)
 	    snap->cfg->require_ssl ? "on" : "off",
 	    config_clientcert_name(snap->cfg->clientcert),
 	    snap->backend_name, open, open == 1 ? "" : "s");
+	if (snap->hba != NULL)
+		log_info("hba_file %s: %zu rule%s for new connections",
+		    snap->hba->hba_file, snap->hba->nlines,
+		    snap->hba->nlines == 1 ? "" : "s");
+	sdnotify_state("READY=1", "configuration reloaded: ssl = %s, "
+	    "require_ssl = %s, backend %s", snap->cfg->ssl ? "on" : "off",
+	    snap->cfg->require_ssl ? "on" : "off", snap->backend_name);
 }
 
 static void
@@ -294,6 +309,8 @@ begin_drain(const char *why)
 	if (gate.snap->cfg->shutdown_timeout == 0) {
 		log_info("%s; closing %u connection%s now", why, open,
 		    open == 1 ? "" : "s");
+		sdnotify_state("STOPPING=1", "stopping: closing %u "
+		    "connection%s", open, open == 1 ? "" : "s");
 		tell_workers(WORKER_CMD_QUIT);
 		return;
 	}
@@ -305,6 +322,9 @@ begin_drain(const char *why)
 	 * until the last session ends.
 	 */
 	draining = true;
+	sdnotify_state("STOPPING=1", "draining: waiting up to %d s for %u "
+	    "connection%s", gate.snap->cfg->shutdown_timeout, open,
+	    open == 1 ? "" : "s");
 	log_info("%s; no longer accepting connections, waiting up to %d s "
 	    "for %u connection%s to finish", why,
 	    gate.snap->cfg->shutdown_timeout, open, open == 1 ? "" : "s");
@@ -340,6 +360,8 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	if (sig == SIGINT) {
 		log_info("received SIGINT; closing %u connection%s now", open,
 		    open == 1 ? "" : "s");
+		sdnotify_state("STOPPING=1", "stopping: closing %u "
+		    "connection%s", open, open == 1 ? "" : "s");
 		tell_workers(WORKER_CMD_QUIT);
 		return;
 	}
@@ -361,6 +383,8 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	if (tv.tv_sec > 0 && (delay_timer = evtimer_new(gate.base,
 	    delay_expired, NULL)) != NULL && evtimer_add(delay_timer, &tv) == 0) {
 		atomic_store(&gate.draining, true);
+		sdnotify_state("STOPPING=1", "stopping: still accepting for "
+		    "shutdown_delay = %d s", gate.snap->cfg->shutdown_delay);
 		log_info("received SIGTERM; still accepting connections for "
 		    "shutdown_delay = %d s, then closing the listeners",
 		    gate.snap->cfg->shutdown_delay);
@@ -434,6 +458,41 @@ out:
 }
 
 /* --check: the whole start-up, as a report on stdout, then exit. */
+static void
+print_rule(void *arg, const char *text)
+{
+	(void)arg;
+	log_info("  %s", text);
+}
+
+/* --check: the access rules in force, as the gate understood them. */
+static void
+check_rules(const struct snapshot *snap)
+{
+	const struct config	*cfg = snap->cfg;
+
+	if (snap->hba != NULL) {
+		log_info("hba_file %s: %zu rule%s, first match wins%s%s",
+		    snap->hba->hba_file, snap->hba->nlines,
+		    snap->hba->nlines == 1 ? "" : "s",
+		    snap->hba->ident_file != NULL ? "; ident_file " : "",
+		    snap->hba->ident_file != NULL ? snap->hba->ident_file : "");
+		hba_describe(snap->hba, print_rule, NULL);
+		return;
+	}
+	/* The two lines require_ssl and clientcert stand for. */
+	log_info("no hba_file; require_ssl and clientcert amount to:");
+	log_info("  hostnossl database all user all address all: %s",
+	    cfg->ssl && (cfg->require_ssl ||
+	    cfg->clientcert != CONFIG_CLIENTCERT_OFF) ? "reject" : "pass");
+	log_info("  hostssl database all user all address all: pass%s",
+	    cfg->clientcert == CONFIG_CLIENTCERT_VERIFY_CA ?
+	    " clientcert=verify-ca" :
+	    cfg->clientcert == CONFIG_CLIENTCERT_VERIFY_FULL ?
+	    " clientcert=verify-full (certificate CN must be the user name)" :
+	    "");
+}
+
 static int
 run_check(void)
 {
@@ -454,6 +513,7 @@ run_check(void)
 	}
 	if (gate.snap->cfg->require_ssl && !gate.snap->cfg->ssl)
 		log_warn("require_ssl = on has no effect while ssl = off");
+	check_rules(gate.snap);
 	check_backend(gate.snap);
 	snapshot_unref(gate.snap);
 verdict:
@@ -476,7 +536,7 @@ main(int argc, char **argv)
 	struct config	*cfg;
 	char		 err[1024];
 	bool		 check = false;
-	int		 rc = 1, started = 0;
+	int		 rc = 1, started = 0, ninherited;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-h") == 0 ||
@@ -525,6 +585,18 @@ main(int argc, char **argv)
 		    "every client is served in plaintext");
 	gate.nworkers = worker_count(cfg);
 	raise_fd_limit(cfg->max_connections, gate.nworkers);
+	sdnotify_init();
+	if ((ninherited = sdnotify_listen_fds(WORKER_MAX_LISTENERS, err,
+	    sizeof(err))) < 0) {
+		log_fatal("%s", err);
+		goto out;
+	}
+	if ((socket_activated = ninherited > 0)) {
+		listener_use_inherited(SDNOTIFY_LISTEN_FDS_START, ninherited);
+		log_info("socket activation: accepting on the %d socket%s "
+		    "systemd passed; listen_addresses and port are not used",
+		    ninherited, ninherited == 1 ? "" : "s");
+	}
 	if ((gate.base = event_base_new()) == NULL ||
 	    (gate.workers = calloc((size_t)gate.nworkers,
 	    sizeof(*gate.workers))) == NULL) {
@@ -538,6 +610,8 @@ main(int argc, char **argv)
 			goto out;
 		}
 	}
+	/* Every worker holds its own copies of systemd's sockets now. */
+	listener_close_inherited();
 	if (*cfg->metrics_listen != '\0' &&
 	    httpd_listen(gate.base, cfg->metrics_listen, err,
 	    sizeof(err)) != 0) {
@@ -573,6 +647,10 @@ main(int argc, char **argv)
 	    PACKAGE_VERSION, cfg->ssl ? "on" : "off",
 	    cfg->require_ssl ? "on" : "off",
 	    config_clientcert_name(cfg->clientcert), gate.snap->backend_name,
+	    gate.nworkers, gate.nworkers == 1 ? "" : "s");
+	sdnotify_state("READY=1", "ready: ssl = %s, require_ssl = %s, "
+	    "backend %s, %d worker%s", cfg->ssl ? "on" : "off",
+	    cfg->require_ssl ? "on" : "off", gate.snap->backend_name,
 	    gate.nworkers, gate.nworkers == 1 ? "" : "s");
 	/* From here on, logs go where log_destination says. */
 	apply_log_destination(cfg);

@@ -31,6 +31,7 @@ static const char *const refusal_names[METRICS_REFUSED_NREASONS] = {
 	[METRICS_REFUSED_STARTUP] = "max_startup_connections",
 	[METRICS_REFUSED_STARTUP_HOST] = "max_startup_connections_per_host",
 	[METRICS_REFUSED_CHANNEL_BINDING] = "channel_binding",
+	[METRICS_REFUSED_HBA] = "hba_file",
 };
 
 static const char *const handshake_names[METRICS_HS_NREASONS] = {

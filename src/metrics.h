@@ -32,6 +32,7 @@ enum metrics_refusal {
 	METRICS_REFUSED_STARTUP_HOST,	/* max_startup_connections_per_host */
 	METRICS_REFUSED_CHANNEL_BINDING,	/* SCRAM-SHA-256-PLUS through
 						   differing certificates */
+	METRICS_REFUSED_HBA,		/* hba_file: no line, reject, cert */
 	METRICS_REFUSED_NREASONS
 };
 

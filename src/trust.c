@@ -179,6 +179,27 @@ trust_peer_common_name(SSL *ssl, char *buf, size_t len)
 	return 0;
 }
 
+int
+trust_peer_dn(SSL *ssl, char *buf, size_t len)
+{
+	X509	*peer = SSL_get0_peer_certificate(ssl);
+	BIO	*bio;
+	int	 n;
+
+	if (peer == NULL || len < 2 || (bio = BIO_new(BIO_s_mem())) == NULL)
+		return -1;
+	/* The flags PostgreSQL's be-secure-openssl.c uses for the DN. */
+	X509_NAME_print_ex(bio, X509_get_subject_name(peer), 0,
+	    (XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) |
+	    ASN1_STRFLGS_UTF8_CONVERT);
+	n = BIO_read(bio, buf, (int)len);
+	BIO_free(bio);
+	if (n <= 0 || (size_t)n >= len || memchr(buf, '\0', (size_t)n) != NULL)
+		return -1;
+	buf[n] = '\0';
+	return 0;
+}
+
 /* A CRL's name in a hashed directory: 8 hex digits, ".r", a number. */
 static bool
 crl_name(const char *name)

@@ -52,6 +52,13 @@ void trust_peer_subject(SSL *, char *buf, size_t len);
  */
 int trust_peer_common_name(SSL *, char *buf, size_t len);
 
+/*
+ * The client certificate's subject as PostgreSQL prints it for
+ * clientname=DN: RFC 2253, UTF-8 kept as UTF-8.  -1 when there is no
+ * certificate or the name does not fit.
+ */
+int trust_peer_dn(SSL *, char *buf, size_t len);
+
 /* An X509_NAME in RFC 2253 form ("CN=alice,O=Example"). */
 void trust_name(const X509_NAME *, char *buf, size_t len);
 
