@@ -51,6 +51,7 @@ struct snapshot {
 };
 
 TAILQ_HEAD(conn_list, conn);
+TAILQ_HEAD(preamble_list, preamble);
 
 #define WORKER_MAX_LISTENERS	32
 
@@ -61,6 +62,7 @@ struct worker {
 	bool			 started;	/* thread created */
 	struct event_base	*base;
 	struct conn_list	 conns;
+	struct preamble_list	 preambles;	/* reading PROXY headers */
 	atomic_uint		 nconns;	/* read by the metrics */
 	bool			 draining;	/* SIGTERM: waiting for sessions */
 	struct evconnlistener	*listeners[WORKER_MAX_LISTENERS];

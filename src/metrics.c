@@ -32,6 +32,8 @@ static const char *const refusal_names[METRICS_REFUSED_NREASONS] = {
 	[METRICS_REFUSED_STARTUP_HOST] = "max_startup_connections_per_host",
 	[METRICS_REFUSED_CHANNEL_BINDING] = "channel_binding",
 	[METRICS_REFUSED_HBA] = "hba_file",
+	[METRICS_REFUSED_PROXY_HEADER] = "proxy_header_invalid",
+	[METRICS_REFUSED_PROXY_UNTRUSTED] = "proxy_header_untrusted",
 };
 
 static const char *const handshake_names[METRICS_HS_NREASONS] = {
