@@ -1,6 +1,7 @@
 /*
- * metrics: counters of what the proxy did, served in Prometheus' text
- * format over HTTP (httpd.c) when metrics_listen is set.
+ * metrics: the counters of what the proxy did, one set per worker, and the
+ * reasons they count by.  Declarations only, below every module that
+ * counts; exposition.c renders them for httpd.c.
  */
 #ifndef METRICS_H
 #define METRICS_H
@@ -8,9 +9,6 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
-
-struct event_base;
-struct evbuffer;
 
 /* Scrapers served at once by the metrics endpoint. */
 #ifndef METRICS_MAX_CLIENTS
@@ -72,8 +70,5 @@ struct metrics {
 	    atomic_load_explicit(&(w)->metrics.f, memory_order_relaxed) +	\
 	    (uint64_t)(n), memory_order_relaxed)
 #define METRICS_INC(w, f)	METRICS_ADD(w, f, 1)
-
-/* The exposition text, as served: appended to the buffer. */
-void metrics_render(struct evbuffer *);
 
 #endif
