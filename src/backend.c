@@ -55,7 +55,7 @@ backend_failed(struct conn *c, const char *why)
 
 	/* allow's TLS retry failed: the plaintext refusal says more. */
 	snprintf(msg, sizeof(msg), "could not connect to backend %s: %s%s%s%s",
-	    c->snap->backend_name, why, c->allow_refusal != NULL ?
+	    c->route->backend_name, why, c->allow_refusal != NULL ?
 	    " (the plaintext attempt was refused: \"" : "",
 	    c->allow_refusal != NULL ? c->allow_refusal : "",
 	    c->allow_refusal != NULL ? "\")" : "");
@@ -93,7 +93,7 @@ static void
 connect_failed(struct conn *c, int err)
 {
 	free_backend(c);
-	if (++c->backend_try < c->snap->nbackend) {
+	if (++c->backend_try < c->route->nbackend) {
 		try_address(c);
 		return;
 	}
@@ -141,7 +141,7 @@ probe_read(struct bufferevent *bev, void *arg)
 			c->allow_refusal = strdup(text);
 		log_info("backend %s refused the plaintext session of host=%s "
 		    "port=%s; retrying over TLS (backend_sslmode = allow)",
-		    c->snap->backend_name, c->host, c->port);
+		    c->route->backend_name, c->host, c->port);
 		reconnect(c, WANT_TLS_REQUIRED);
 		return;
 	}
@@ -167,7 +167,7 @@ send_startup(struct conn *c)
 		METRICS_INC(c->worker, cancels);
 		c->state = CONN_CANCEL;
 		log_info("forwarding cancel request from host=%s port=%s to "
-		    "backend %s%s", c->host, c->port, c->snap->backend_name,
+		    "backend %s%s", c->host, c->port, c->route->backend_name,
 		    c->backend_ssl != NULL ? " over TLS" : "");
 		bufferevent_setcb(bev, cancel_read, NULL, cancel_event, c);
 		bufferevent_enable(bev, EV_READ);
@@ -236,7 +236,7 @@ ssl_answer_read(struct bufferevent *bev, void *arg)
 		if (evbuffer_get_length(in) > 0) {
 			log_warn("backend %s sent unencrypted data after "
 			    "accepting SSL; possible man-in-the-middle",
-			    c->snap->backend_name);
+			    c->route->backend_name);
 			backend_failed(c, "received unencrypted data after "
 			    "SSL response");
 			return;
@@ -272,7 +272,7 @@ connected(struct conn *c)
 	struct bufferevent	*bev = c->backend;
 
 	gate_tune_socket(bufferevent_getfd(bev),
-	    c->snap->backend[c->backend_try].ss.ss_family, c->snap->cfg);
+	    c->route->backend[c->backend_try].ss.ss_family, c->snap->cfg);
 	if (c->backend_want_tls == WANT_PLAIN) {
 		send_startup(c);
 		return;
@@ -303,12 +303,12 @@ tls_failed(struct conn *c, bool timeout)
 	/* libpq's prefer falls back to plaintext when TLS fails. */
 	if (c->backend_want_tls == WANT_TLS_OPTIONAL) {
 		log_info("TLS to backend %s failed (%s); trying plaintext "
-		    "(backend_sslmode = prefer)", c->snap->backend_name, why);
+		    "(backend_sslmode = prefer)", c->route->backend_name, why);
 		reconnect(c, WANT_PLAIN);
 		return;
 	}
 	log_info("TLS to backend %s failed for host=%s port=%s: %s",
-	    c->snap->backend_name, c->host, c->port, why);
+	    c->route->backend_name, c->host, c->port, why);
 	backend_failed(c, why);
 }
 
@@ -329,7 +329,7 @@ backend_event(struct bufferevent *bev, short what, void *arg)
 	case CONN_BACKEND_TLS:
 		if (what & BEV_EVENT_CONNECTED) {
 			log_debug("TLS to backend %s: %s %s",
-			    c->snap->backend_name,
+			    c->route->backend_name,
 			    SSL_get_version(c->backend_ssl),
 			    SSL_get_cipher_name(c->backend_ssl));
 			send_startup(c);
@@ -357,7 +357,7 @@ backend_event(struct bufferevent *bev, short what, void *arg)
 static void
 try_address(struct conn *c)
 {
-	const struct backend_addr	*a = &c->snap->backend[c->backend_try];
+	const struct backend_addr	*a = &c->route->backend[c->backend_try];
 
 	c->backend = bufferevent_socket_new(c->worker->base, -1,
 	    BEV_OPT_CLOSE_ON_FREE);

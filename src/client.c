@@ -19,6 +19,7 @@
 
 #include "backend.h"
 #include "client.h"
+#include "sni.h"
 #include "config.h"
 #include "hba.h"
 #include "log.h"
@@ -65,7 +66,7 @@ conn_timeout(evutil_socket_t fd, short what, void *arg)
 	    !c->cancel) {
 		snprintf(msg, sizeof(msg), "could not connect to backend %s: "
 		    "timed out after authentication_timeout",
-		    c->snap->backend_name);
+		    c->route->backend_name);
 		conn_refuse(c, METRICS_REFUSED_BACKEND, "08006", msg, NULL);
 		return;
 	}
@@ -203,6 +204,8 @@ conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen)
 	}
 	c->worker = w;
 	c->snap = snap;
+	c->route = &snap->route;
+	c->sni = "none";
 	c->fd = fd;
 	c->source = key;
 	c->in_startup = true;
@@ -582,6 +585,12 @@ client_startup_event(struct bufferevent *bev, short what, void *arg)
 		    c->host, c->port, SSL_get_version(c->ssl),
 		    SSL_get_cipher_name(c->ssl));
 		c->state = CONN_WAIT_STARTUP;
+		if (c->snap->hosts != NULL) {
+			int	h = sni_host_of(c->snap, c->ssl);
+
+			c->route = sni_route(c->snap, h);
+			c->sni = sni_label(c->snap, h, c->ssl);
+		}
 		if (c->direct_tls && !alpn_postgresql(c->ssl)) {
 			/* PostgreSQL 17: direct SSL only with ALPN. */
 			conn_refuse(c, METRICS_REFUSED_PROTOCOL, "08P01",
@@ -713,9 +722,11 @@ log_session_end(const struct conn *c)
 	gettimeofday(&now, NULL);
 	timersub(&now, &c->started, &d);
 	log_info("disconnection: session time: %ld.%03ld s host=%s port=%s "
-	    "user=%s database=%s bytes_from_client=%llu "
+	    "user=%s database=%s%s%s bytes_from_client=%llu "
 	    "bytes_from_backend=%llu (%s)", (long)d.tv_sec,
 	    (long)(d.tv_usec / 1000), c->host, c->port, c->user, c->database,
+	    c->snap->hosts != NULL ? " sni=" : "",
+	    c->snap->hosts != NULL ? c->sni : "",
 	    (unsigned long long)c->bytes_up,
 	    (unsigned long long)c->bytes_down,
 	    c->end_reason != NULL ? c->end_reason : "closed");

@@ -39,6 +39,9 @@ struct conn {
 	TAILQ_ENTRY(conn)	 entry;
 	struct worker		*worker;	/* whose loop owns it */
 	struct snapshot		*snap;
+	const struct gate_route	*route;		/* in snap: the SNI name's */
+	const char		*sni;		/* label: a hosts_file name,
+						   "*", or "none" */
 	enum conn_state		 state;
 	struct policy_state	 policy;
 

@@ -71,6 +71,15 @@ struct metrics {
 	    (uint64_t)(n), memory_order_relaxed)
 #define METRICS_INC(w, f)	METRICS_ADD(w, f, 1)
 
+/*
+ * A session set up under ssl_sni, by the label the connection got (a name
+ * from hosts_file, "*", "none").  The label set is bounded: after
+ * METRICS_SNI_MAX distinct labels (reloads may bring new ones) the rest
+ * count as "other".  Any thread.
+ */
+#define METRICS_SNI_MAX		300
+void metrics_sni_session(const char *label);
+
 /* The exposition text, as served: appended to the buffer. */
 void metrics_render(struct evbuffer *);
 

@@ -161,7 +161,7 @@ refuse_binding(struct conn *c)
 	    "certificate (SHA-256 %s); backend %s checks against its own "
 	    "(SHA-256 %s). Connect with channel_binding=disable, or give the "
 	    "gate the backend's certificate and key.", gate_fp,
-	    c->snap->backend_name, backend_fp);
+	    c->route->backend_name, backend_fp);
 	conn_refuse(c, METRICS_REFUSED_CHANNEL_BINDING, "08P01",
 	    "SCRAM channel binding cannot pass through this gate", detail);
 }
@@ -545,8 +545,13 @@ log_session_start(struct conn *c)
 		    subject[0] ? "\"" : "");
 		how = tls;
 	}
-	log_info("session started: host=%s port=%s user=%s database=%s %s, "
-	    "backend %s%s%s", c->host, c->port, c->user, c->database, how,
+	char		 sni[HOSTS_NAME_MAX + 360] = "";
+
+	if (c->snap->hosts != NULL)
+		snprintf(sni, sizeof(sni), " sni=%s backend=%s", c->sni,
+		    c->route->backend_name);
+	log_info("session started: host=%s port=%s user=%s database=%s%s %s, "
+	    "backend %s%s%s", c->host, c->port, c->user, c->database, sni, how,
 	    c->backend_ssl != NULL ? SSL_get_version(c->backend_ssl) :
 	    "plaintext", c->backend_ssl != NULL ? " " : "",
 	    c->backend_ssl != NULL ? SSL_get_cipher_name(c->backend_ssl) : "");
@@ -582,6 +587,8 @@ relay_start(struct conn *c)
 	conn_startup_done(c);
 	if (c->ssl != NULL)
 		METRICS_INC(c->worker, sessions_tls);
+	if (c->snap->hosts != NULL)
+		metrics_sni_session(c->sni);
 	else
 		METRICS_INC(c->worker, sessions_plain);
 	if (c->snap->cfg->log_connections)
