@@ -797,7 +797,8 @@ include_dir(struct ctx *x, const char *dir, enum file_kind kind, int depth,
 		return perr(x, from, fromline, "include_dir \"%s\": %s", dir,
 		    why);
 	}
-	qsort(names, n, sizeof(*names), cmp_names);
+	if (n > 0)
+		qsort(names, n, sizeof(*names), cmp_names);
 	for (size_t i = 0; i < n; i++) {
 		size_t	 l = strlen(names[i]);
 		char	*path;
