@@ -18,12 +18,13 @@
 #include <openssl/err.h>
 
 #include "backend.h"
+#include "cancelkey.h"
 #include "client.h"
-#include "sni.h"
 #include "config.h"
 #include "hba.h"
 #include "log.h"
 #include "relay.h"
+#include "sni.h"
 #include "startup.h"
 #include "tls.h"
 #include "trust.h"
@@ -206,6 +207,7 @@ conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen)
 	c->snap = snap;
 	c->route = &snap->route;
 	c->sni = "none";
+	c->cancel_slot = -1;
 	c->fd = fd;
 	c->source = key;
 	c->in_startup = true;
@@ -413,6 +415,36 @@ check_client_cert(struct conn *c)
 }
 
 /*
+ * ssl_sni with several backends: a CancelRequest goes to the backend of
+ * the session whose key it carries (libpq before 17 sends it in plaintext,
+ * without a server name).  An unknown key goes where it would without the
+ * table (the server name's backend, or the default one): a backend ignores
+ * a key it did not issue.
+ */
+static void
+cancel_route(struct conn *c)
+{
+	const uint8_t		*pkt = evbuffer_pullup(c->startup, -1);
+	struct cancelkey	 key;
+
+	if (pkt == NULL || cancelkey_from_request(pkt,
+	    evbuffer_get_length(c->startup), &key) != 0)
+		return;
+	if ((c->cancel_route = malloc(sizeof(*c->cancel_route))) == NULL)
+		return;
+	if (!cancelkey_lookup(&key, c->cancel_route,
+	    sizeof(*c->cancel_route))) {
+		log_info("cancel request from host=%s port=%s: no session "
+		    "of this gate has its key; sending it to backend %s",
+		    c->host, c->port, c->route->backend_name);
+		free(c->cancel_route);
+		c->cancel_route = NULL;
+		return;
+	}
+	c->route = c->cancel_route;
+}
+
+/*
  * hba_file: the first line that matches decides, as in PostgreSQL.  Every
  * refusal is an ErrorResponse, so libpq in sslmode=allow retries over TLS
  * after a plaintext attempt is refused.  Returns false after refusing.
@@ -521,6 +553,8 @@ carry_out(struct conn *c, const struct startup_step *s, struct evbuffer *in)
 		}
 		bufferevent_disable(c->client, EV_READ);
 		c->state = CONN_WAIT_BACKEND;
+		if (s->verdict == STARTUP_CANCEL && c->snap->hosts != NULL)
+			cancel_route(c);
 		backend_connect(c, s->verdict == STARTUP_CANCEL);
 		return false;
 	}
@@ -607,8 +641,13 @@ client_startup_event(struct bufferevent *bev, short what, void *arg)
 		while ((e = bufferevent_get_openssl_error(bev)) != 0)
 			if (nerrs < sizeof(errs) / sizeof(errs[0]))
 				errs[nerrs++] = e;
-		METRICS_INC(c->worker, handshake_failures[tls_describe_errors(
-		    errs, nerrs, why, sizeof(why))]);
+		if (sni_refusal(c->snap, c->ssl, why, sizeof(why)))
+			METRICS_INC(c->worker, handshake_failures[
+			    METRICS_HS_UNRECOGNIZED_NAME]);
+		else
+			METRICS_INC(c->worker, handshake_failures[
+			    tls_describe_errors(errs, nerrs, why,
+			    sizeof(why))]);
 		log_info("TLS handshake with host=%s port=%s failed: %s%s%s",
 		    c->host, c->port, c->verify_report != NULL ?
 		    c->verify_report : "", c->verify_report != NULL ? "; " : "",
@@ -766,6 +805,9 @@ conn_free(struct conn *c)
 		evbuffer_free(c->startup);
 	free(c->verify_report);
 	free(c->allow_refusal);
+	cancelkey_remove(c->cancel_slot);
+	free(c->keyscan);
+	free(c->cancel_route);
 	snapshot_unref(c->snap);
 	free(c);
 }

@@ -34,6 +34,7 @@ enum conn_state {
 };
 
 struct authwatch;
+struct cancelkey_scan;
 
 struct conn {
 	TAILQ_ENTRY(conn)	 entry;
@@ -42,6 +43,9 @@ struct conn {
 	const struct gate_route	*route;		/* in snap: the SNI name's */
 	const char		*sni;		/* label: a hosts_file name,
 						   "*", or "none" */
+	struct cancelkey_scan	*keyscan;	/* ssl_sni: BackendKeyData */
+	int			 cancel_slot;	/* cancelkey_add()'s, or -1 */
+	struct gate_route	*cancel_route;	/* a cancel's, looked up */
 	enum conn_state		 state;
 	struct policy_state	 policy;
 

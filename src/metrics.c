@@ -42,6 +42,7 @@ static const char *const handshake_names[METRICS_HS_NREASONS] = {
 	[METRICS_HS_CIPHER] = "no_shared_cipher",
 	[METRICS_HS_NOT_TLS] = "not_tls",
 	[METRICS_HS_EOF] = "client_closed",
+	[METRICS_HS_UNRECOGNIZED_NAME] = "unrecognized_name",
 	[METRICS_HS_OTHER] = "other",
 };
 

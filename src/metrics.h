@@ -44,6 +44,7 @@ enum metrics_handshake {
 	METRICS_HS_CIPHER,		/* no common cipher or group */
 	METRICS_HS_NOT_TLS,		/* not a TLS ClientHello */
 	METRICS_HS_EOF,			/* client went away */
+	METRICS_HS_UNRECOGNIZED_NAME,	/* ssl_sni: no hosts_file entry */
 	METRICS_HS_OTHER,
 	METRICS_HS_NREASONS
 };

@@ -17,6 +17,7 @@
 #include <openssl/err.h>
 
 #include "authwatch.h"
+#include "cancelkey.h"
 #include "client.h"
 #include "config.h"
 #include "log.h"
@@ -222,9 +223,33 @@ watch(struct conn *c, bool up, const unsigned char *p, size_t n)
  * What one side sent goes to the other.  Returns false when the
  * connection ended here (c may be gone).
  */
+/*
+ * ssl_sni: remember which backend issued this session's cancel key
+ * (BackendKeyData, before ReadyForQuery), for cancel requests that come
+ * without a server name.
+ */
+static void
+watch_key(struct conn *c, const unsigned char *p, size_t n)
+{
+	enum cancelkey_result	r = cancelkey_feed(c->keyscan, p, n);
+
+	if (r == CANCELKEY_MORE)
+		return;
+	if (r == CANCELKEY_FOUND && (c->cancel_slot = cancelkey_add(
+	    &c->keyscan->key, c->route, sizeof(*c->route))) < 0)
+		log_warn("session of host=%s port=%s: its cancel key is not "
+		    "remembered (%d sessions are); a cancel request for it "
+		    "goes to the default backend", c->host, c->port,
+		    CANCELKEY_MAX);
+	free(c->keyscan);
+	c->keyscan = NULL;
+}
+
 static bool
 forward(struct conn *c, bool up, const unsigned char *p, size_t n)
 {
+	if (!up && c->keyscan != NULL)
+		watch_key(c, p, n);
 	if (c->authwatch != NULL)
 		return watch(c, up, p, n);
 	pass_on(c, up, p, n);
@@ -587,8 +612,11 @@ relay_start(struct conn *c)
 	conn_startup_done(c);
 	if (c->ssl != NULL)
 		METRICS_INC(c->worker, sessions_tls);
-	if (c->snap->hosts != NULL)
+	if (c->snap->hosts != NULL) {
 		metrics_sni_session(c->sni);
+		if ((c->keyscan = malloc(sizeof(*c->keyscan))) != NULL)
+			cancelkey_scan_init(c->keyscan);
+	}
 	else
 		METRICS_INC(c->worker, sessions_plain);
 	if (c->snap->cfg->log_connections)

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "config.h"
@@ -36,13 +35,8 @@ servername_cb(SSL *ssl, int *alert, void *arg)
 
 	name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
 	if ((h = hosts_lookup(snap->hosts, name)) < 0) {
+		/* The handshake's failure line says why: sni_refusal(). */
 		*alert = SSL_AD_UNRECOGNIZED_NAME;
-		/* The handshake's failure line names the peer; this the why. */
-		ERR_raise_data(ERR_LIB_SSL, SSL_R_CALLBACK_FAILED,
-		    name != NULL ? "TLS server name \"%.253s\" is in no "
-		    "hosts_file entry, and there is no * entry" : "the client "
-		    "sent no TLS server name, and hosts_file has no /no_sni/ "
-		    "or * entry", name);
 		return SSL_TLSEXT_ERR_ALERT_FATAL;
 	}
 	ctx = snap->host[h].tls;
@@ -190,4 +184,25 @@ sni_label(const struct snapshot *snap, int host, SSL *ssl)
 {
 	return hosts_label(snap->hosts, host, ssl != NULL ?
 	    SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name) : NULL);
+}
+
+bool
+sni_refusal(const struct snapshot *snap, SSL *ssl, char *buf, size_t len)
+{
+	const char	*name;
+
+	if (snap->hosts == NULL || ssl == NULL)
+		return false;
+	name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	if (hosts_lookup(snap->hosts, name) >= 0)
+		return false;
+	if (name != NULL)
+		snprintf(buf, len, "TLS server name \"%.253s\" is in no "
+		    "hosts_file entry and there is no * entry; alert "
+		    "unrecognized_name sent", name);
+	else
+		snprintf(buf, len, "the client sent no TLS server name and "
+		    "hosts_file has no /no_sni/ or * entry; alert "
+		    "unrecognized_name sent");
+	return true;
 }

@@ -6,6 +6,7 @@
 #ifndef SNI_H
 #define SNI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <openssl/ssl.h>
@@ -29,5 +30,8 @@ int sni_host_of(const struct snapshot *, SSL *);
 const struct gate_route *sni_route(const struct snapshot *, int host);
 /* Its label for logs and metrics: a name from hosts_file, "*", "none". */
 const char *sni_label(const struct snapshot *, int host, SSL *);
+
+/* A handshake that failed for want of an entry: why, into buf. */
+bool sni_refusal(const struct snapshot *, SSL *, char *buf, size_t len);
 
 #endif
