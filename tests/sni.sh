@@ -194,7 +194,9 @@ pg_log_has_cancel() {
 # ---- tests -----------------------------------------------------------------
 
 write_hosts
-tls_gate_start sni off "$PG_A_PORT" -c ssl_sni=on -c "hosts_file=$HOSTS"
+METRICS_PORT=$(free_port)
+tls_gate_start sni off "$PG_A_PORT" -c ssl_sni=on -c "hosts_file=$HOSTS" \
+	-c "metrics_listen=127.0.0.1:$METRICS_PORT"
 P=${PORT[sni]}
 
 check "s_client -servername a.test gets a.test's certificate" presents "$P" a.test a.test
@@ -232,6 +234,20 @@ check "libpq PQcancel of a query on backend a ends it with 57014" \
 	nblibpq_cancel "$P" a.test
 check "the cancels were forwarded to the sessions' backends" \
 	log_count sni 2 "forwarding cancel request .* to backend 127.0.0.1:$PG_B_PORT"
+
+# metric NAME VALUE: the line "NAME VALUE" is in GET /metrics.
+metric() {
+	local out
+	out=$("$PYTHON" "$top_srcdir/tests/httpprobe.py" get "$METRICS_PORT" /metrics) || return 1
+	printf '%s\n' "$out" | grep -E "sni|unrecognized" || true
+	printf '%s\n' "$out" | grep -qxF "$1 $2"
+}
+check "metrics: sessions counted by server name (b.test: 4 sessions: two logins, two cancelled queries)" \
+	metric 'pgsslgate_sni_sessions_total{sni="b.test"}' 4
+check "metrics: sessions without a server name counted as none" \
+	metric 'pgsslgate_sni_sessions_total{sni="none"}' 1
+check "metrics: refused names counted as handshake failures unrecognized_name" \
+	metric 'pgsslgate_tls_handshake_failures_total{reason="unrecognized_name"}' 2
 
 # A bad file at SIGHUP keeps everything as it was.
 cp "$HOSTS" "$WORK/sni/good.conf"

@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "../src/cancelkey.h"
 #include "../src/hosts.h"
 
 struct memfile {
@@ -240,6 +241,93 @@ test_entry_and_name_counts_are_bounded(void **state)
 	free(text);
 }
 
+/* R AuthenticationOk, S ParameterStatus, K BackendKeyData, Z ReadyForQuery */
+static const uint8_t	startup_reply[] = {
+	'R', 0, 0, 0, 8, 0, 0, 0, 0,
+	'S', 0, 0, 0, 9, 'a', 0, 'b', 0, 0,
+	'K', 0, 0, 0, 12, 0, 0, 0x30, 0x39, 0xde, 0xad, 0xbe, 0xef,
+	'Z', 0, 0, 0, 5, 'I',
+};
+
+/* Message boundaries fall anywhere: every split finds the same key. */
+static void
+test_backend_key_found_at_any_split(void **state)
+{
+	(void)state;
+	for (size_t cut = 0; cut <= sizeof(startup_reply); cut++) {
+		struct cancelkey_scan	s;
+		enum cancelkey_result	r;
+
+		cancelkey_scan_init(&s);
+		r = cancelkey_feed(&s, startup_reply, cut);
+		if (r == CANCELKEY_MORE)
+			r = cancelkey_feed(&s, startup_reply + cut,
+			    sizeof(startup_reply) - cut);
+		assert_int_equal(r, CANCELKEY_FOUND);
+		assert_int_equal(s.key.pid, 12345);
+		assert_int_equal(s.key.keylen, 4);
+		assert_memory_equal(s.key.key, "\xde\xad\xbe\xef", 4);
+	}
+	/* One byte at a time. */
+	{
+		struct cancelkey_scan	s;
+		enum cancelkey_result	r = CANCELKEY_MORE;
+
+		cancelkey_scan_init(&s);
+		for (size_t i = 0; i < sizeof(startup_reply) &&
+		    r == CANCELKEY_MORE; i++)
+			r = cancelkey_feed(&s, startup_reply + i, 1);
+		assert_int_equal(r, CANCELKEY_FOUND);
+	}
+}
+
+static void
+test_no_key_after_error_or_ready(void **state)
+{
+	static const uint8_t	error[] = { 'E', 0, 0, 0, 6, 'x', 0 };
+	static const uint8_t	bad[] = { 'S', 0, 0, 0, 2 };
+	struct cancelkey_scan	s;
+
+	(void)state;
+	cancelkey_scan_init(&s);
+	assert_int_equal(cancelkey_feed(&s, error, sizeof(error)), CANCELKEY_NONE);
+	cancelkey_scan_init(&s);
+	assert_int_equal(cancelkey_feed(&s, startup_reply + 32, 6),
+	    CANCELKEY_NONE);
+	cancelkey_scan_init(&s);
+	assert_int_equal(cancelkey_feed(&s, bad, sizeof(bad)), CANCELKEY_NONE);
+}
+
+static void
+test_cancel_request_finds_its_session(void **state)
+{
+	static const uint8_t	req[] = { 0, 0, 0, 16, 0x04, 0xd2, 0x16, 0x2e,
+	    0, 0, 0x30, 0x39, 0xde, 0xad, 0xbe, 0xef };
+	struct cancelkey_scan	s;
+	struct cancelkey	k;
+	char			v[16];
+	int			slot;
+
+	(void)state;
+	cancelkey_scan_init(&s);
+	assert_int_equal(cancelkey_feed(&s, startup_reply,
+	    sizeof(startup_reply)), CANCELKEY_FOUND);
+	slot = cancelkey_add(&s.key, "backend-b", 10);
+	assert_true(slot >= 0);
+	/* The same key twice is refused: the first session owns it. */
+	assert_int_equal(cancelkey_add(&s.key, "backend-c", 10), -1);
+	assert_int_equal(cancelkey_from_request(req, sizeof(req), &k), 0);
+	assert_true(cancelkey_lookup(&k, v, 10));
+	assert_string_equal(v, "backend-b");
+	k.key[0] ^= 1;
+	assert_false(cancelkey_lookup(&k, v, 10));
+	k.key[0] ^= 1;
+	cancelkey_remove(slot);
+	assert_false(cancelkey_lookup(&k, v, 10));
+	/* Not a CancelRequest: a wrong length word. */
+	assert_int_equal(cancelkey_from_request(req, sizeof(req) - 1, &k), -1);
+}
+
 int
 main(void)
 {
@@ -253,6 +341,9 @@ main(void)
 		cmocka_unit_test(test_include_and_empty_file),
 		cmocka_unit_test(test_errors_name_file_line_and_what_is_allowed),
 		cmocka_unit_test(test_entry_and_name_counts_are_bounded),
+		cmocka_unit_test(test_backend_key_found_at_any_split),
+		cmocka_unit_test(test_no_key_after_error_or_ready),
+		cmocka_unit_test(test_cancel_request_finds_its_session),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
