@@ -241,6 +241,70 @@ test_entry_and_name_counts_are_bounded(void **state)
 	free(text);
 }
 
+/*
+ * conf/pg_hosts.conf parses as shipped (comments only: no entries), and so
+ * do its example lines with their '#' taken away.
+ */
+static void
+test_shipped_example_parses(void **state)
+{
+	const char	*top = getenv("top_srcdir");
+	char		 path[4096], *text, *examples, *out, *o;
+	FILE		*f;
+	long		 len;
+	struct hosts	*h;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/conf/pg_hosts.conf", top ? top : ".");
+	h = hosts_parse(path, &hba_file_io, err, sizeof(err));
+	if (h == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(h->n, 0);
+	hosts_free(h);
+
+	assert_non_null(f = fopen(path, "r"));
+	fseek(f, 0, SEEK_END);
+	len = ftell(f);
+	rewind(f);
+	text = calloc(1, (size_t)len + 1);
+	assert_int_equal(fread(text, 1, (size_t)len, f), (size_t)len);
+	fclose(f);
+	/* The examples are the last paragraph. */
+	assert_non_null(examples = strstr(text, "\n\n"));
+	while (strstr(examples + 2, "\n\n") != NULL)
+		examples = strstr(examples + 2, "\n\n");
+	o = out = calloc(1, (size_t)len + 1);
+	for (const char *p = examples + 2; *p != '\0'; p++) {
+		if ((p == examples + 2 || p[-1] == '\n') &&
+		    strncmp(p, "# ", 2) == 0)
+			p += 2;
+		*o++ = *p;
+	}
+	{
+		const struct memfile	fs[] = {
+			{ "/etc/g/pg_hosts.conf", out },
+			{ "/etc/g/reporting-names", "reports.example.com\n" },
+			{ NULL, NULL },
+		};
+
+		files = fs;
+		h = hosts_parse("/etc/g/pg_hosts.conf", &mem_io, err,
+		    sizeof(err));
+		if (h == NULL)
+			fail_msg("%s", err);
+		assert_int_equal(h->n, 5);
+		assert_string_equal(h->v[0].backend_host,
+		    "db-sales.internal");
+		assert_int_equal(hosts_lookup(h, "hr"), 1);
+		assert_int_equal(hosts_lookup(h, "reports.example.com"), 2);
+		assert_int_equal(hosts_lookup(h, NULL), 3);
+		assert_int_equal(hosts_lookup(h, "x.example.com"), 4);
+		hosts_free(h);
+	}
+	free(out);
+	free(text);
+}
+
 /* R AuthenticationOk, S ParameterStatus, K BackendKeyData, Z ReadyForQuery */
 static const uint8_t	startup_reply[] = {
 	'R', 0, 0, 0, 8, 0, 0, 0, 0,
@@ -341,6 +405,7 @@ main(void)
 		cmocka_unit_test(test_include_and_empty_file),
 		cmocka_unit_test(test_errors_name_file_line_and_what_is_allowed),
 		cmocka_unit_test(test_entry_and_name_counts_are_bounded),
+		cmocka_unit_test(test_shipped_example_parses),
 		cmocka_unit_test(test_backend_key_found_at_any_split),
 		cmocka_unit_test(test_no_key_after_error_or_ready),
 		cmocka_unit_test(test_cancel_request_finds_its_session),
