@@ -103,7 +103,7 @@ load_hba(struct snapshot *snap, char *err, size_t errlen)
 	}
 	/* A certificate arrives only over TLS and only with a CA to check. */
 	if ((l = hba_wants_cert(snap->hba)) != NULL &&
-	    (!cfg->ssl || *cfg->ssl_ca_file == '\0')) {
+	    (!cfg->ssl || (*cfg->ssl_ca_file == '\0' && !cfg->ssl_sni))) {
 		snprintf(err, errlen, "%s:%d: a line that requires a client "
 		    "certificate needs ssl = on and ssl_ca_file, the CA "
 		    "certificates that client certificates must chain to",

@@ -141,7 +141,23 @@ sni_build(struct snapshot *snap, const struct snapshot *prev, char *err,
 		if (build_entry(snap, prev, i, err, errlen) != 0)
 			return -1;
 	snap->tls = snap->host[0].tls;
+	/* The metrics show the certificate that expires first. */
 	snap->trust = snap->host[0].trust;
+	for (size_t i = 1; i < h->n; i++)
+		if (snap->host[i].trust.cert_not_after != 0 &&
+		    snap->host[i].trust.cert_not_after <
+		    snap->trust.cert_not_after)
+			snap->trust = snap->host[i].trust;
+	for (size_t i = 0; i < h->n; i++) {
+		const struct hosts_entry	*e = &h->v[i];
+
+		log_info("hosts_file %s:%d: %s%s%s, backend %s", e->file,
+		    e->lineno, e->kind == HOSTS_DEFAULT ? "* (any other name)" :
+		    e->kind == HOSTS_NO_SNI ? "/no_sni/ (clients sending no "
+		    "name)" : e->names[0], e->nnames > 1 ? " and more names" :
+		    "", *e->ca != '\0' ? ", client certificates asked for" : "",
+		    snap->host[i].route.backend_name);
+	}
 	return 0;
 }
 

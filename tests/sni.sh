@@ -203,6 +203,12 @@ check "s_client -servername a.test gets a.test's certificate" presents "$P" a.te
 check "s_client -servername b.test gets b.test's certificate" presents "$P" b.test b.test
 check "the certificate for b.test is b.crt (SHA-256 fingerprint)" same_fingerprint "$P" b.test b
 check "s_client -noservername gets the /no_sni/ entry's certificate" presents "$P" - nosni.test
+direct_tls() {
+	timeout 10 openssl s_client -alpn postgresql -connect "127.0.0.1:$1" \
+		-servername "$2" </dev/null 2>&1 | grep -E "^subject=.*CN ?= ?$2\$"
+}
+check "direct TLS (PostgreSQL 17, ALPN) with server name b.test gets b.test's certificate" \
+	direct_tls "$P" b.test
 check "an unknown name (no * entry) gets alert unrecognized_name" alerted_unrecognized "$P" zzz.test
 check "the refusal is logged with the name and the cause" \
 	log_has sni "TLS handshake .* failed" "zzz.test" "no hosts_file entry"
