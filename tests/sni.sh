@@ -277,8 +277,9 @@ gate_stop sni
 # goes to backend_host:backend_port; also its quoting and comma lists.
 cat >"$WORK/sni/pg19.conf" <<-EOF
 	# HOSTNAME            SSL_CERTIFICATE  SSL_KEY    SSL_CA
-	a.test,"other.test"   a-chain.crt      a.key      "$CERTS/client-ca.crt"
+	a.test,"a2.test"      a-chain.crt      a.key      "$CERTS/client-ca.crt"
 	b.test                b-chain.crt      b.key
+	other.test            other-chain.crt  other.key  "$CERTS/rogue.crt"
 	EOF
 tls_gate_start pg19 off "$PG_A_PORT" -c ssl_sni=on -c "hosts_file=$WORK/sni/pg19.conf"
 check "PostgreSQL 19 file: b.test gets b.test's certificate" presents "${PORT[pg19]}" b.test b.test
@@ -286,6 +287,14 @@ check "PostgreSQL 19 file: b.test reaches backend_port (no backend= column)" \
 	reaches "${PORT[pg19]}" b.test "$PG_A_PORT"
 check "PostgreSQL 19 file: the entry with SSL_CA asks for a client certificate, b.test's does not" \
 	bash -c "$(declare -f s_client); s_client ${PORT[pg19]} a.test | grep -q 'Acceptable client certificate CA names' && ! s_client ${PORT[pg19]} b.test | grep -q 'Acceptable client certificate CA names'"
+check "PostgreSQL 19 file: alice's client certificate passes a.test's SSL_CA" \
+	"$PQPROBE" --expect connected --ssl 1 \
+	"$(sni_conninfo "${PORT[pg19]}" a.test sslcert="$CERTS/alice-chain.crt" sslkey="$CERTS/alice.key")"
+check "PostgreSQL 19 file: alice's certificate fails other.test's SSL_CA (another CA): verified per entry" \
+	"$PQPROBE" --expect refused --error-contains "alert unknown ca" \
+	"$(sni_conninfo "${PORT[pg19]}" other.test sslcert="$CERTS/alice-chain.crt" sslkey="$CERTS/alice.key")"
+check "PostgreSQL 19 file: the refusal is logged as a client certificate that did not verify" \
+	log_has pg19 "TLS handshake .* failed" "certificate"
 check "PostgreSQL 19 file: no /no_sni/ and no * entry: a client without a name is refused" \
 	alerted_unrecognized "${PORT[pg19]}" -
 gate_stop pg19
