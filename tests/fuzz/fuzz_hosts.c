@@ -1,7 +1,9 @@
 /*
  * fuzz_hosts: arbitrary text as hosts_file, then lookups of a few names.
  * Either it parses, with every entry complete, or the error starts with a
- * file's name; never a crash, a leak, an overrun or a hang.
+ * file's name; never a crash, a leak, an overrun or a hang.  The same
+ * bytes, as a backend's startup reply, go through the BackendKeyData
+ * scanner whole and split in two: both find the same key or none.
  */
 #include <assert.h>
 #include <stddef.h>
@@ -9,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cancelkey.h"
 #include "hosts.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
@@ -68,6 +71,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct hosts	*h;
 	char		 err[1024];
 
+	{
+		struct cancelkey_scan	a, b;
+		enum cancelkey_result	ra, rb;
+		size_t			cut = size > 0 ? data[0] % (size + 1) : 0;
+
+		cancelkey_scan_init(&a);
+		cancelkey_scan_init(&b);
+		ra = cancelkey_feed(&a, data, size);
+		rb = cancelkey_feed(&b, data, cut);
+		if (rb == CANCELKEY_MORE)
+			rb = cancelkey_feed(&b, data + cut, size - cut);
+		assert(ra == rb);
+		if (ra == CANCELKEY_FOUND)
+			assert(a.key.pid == b.key.pid &&
+			    a.key.keylen == b.key.keylen &&
+			    a.key.keylen <= PGPROTO_CANCEL_MAX_KEY &&
+			    memcmp(a.key.key, b.key.key, a.key.keylen) == 0);
+	}
 	input = data;
 	input_len = size;
 	err[0] = '\0';
