@@ -612,13 +612,13 @@ relay_start(struct conn *c)
 	conn_startup_done(c);
 	if (c->ssl != NULL)
 		METRICS_INC(c->worker, sessions_tls);
+	else
+		METRICS_INC(c->worker, sessions_plain);
 	if (c->snap->hosts != NULL) {
 		metrics_sni_session(c->sni);
 		if ((c->keyscan = malloc(sizeof(*c->keyscan))) != NULL)
 			cancelkey_scan_init(c->keyscan);
 	}
-	else
-		METRICS_INC(c->worker, sessions_plain);
 	if (c->snap->cfg->log_connections)
 		log_session_start(c);
 
