@@ -14,7 +14,7 @@ packages=(
 	libevent-dev libssl-dev libcmocka-dev libpq-dev
 	openssl postgresql-15 postgresql-client-15 mandoc
 	iproute2 util-linux sslscan python3 python3-psycopg python3-asyncpg
-	default-jdk-headless libpostgresql-jdbc-java python3-yaml systemd
+	default-jdk-headless libpostgresql-jdbc-java python3-yaml systemd haproxy
 )
 # node-postgres (tests/drivers/client-node-pg) needs Node.js and npm.  A
 # node that is already there (Debian's, or one from elsewhere that brings

@@ -160,8 +160,10 @@ conn_startup_done(struct conn *c)
 }
 
 void
-conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen)
+conn_accept(struct worker *w, int fd, const struct conn_peer *peer)
 {
+	const struct sockaddr	*sa = peer->sa;
+	int			 salen = peer->salen;
 	struct snapshot		*snap;
 	struct conn		*c;
 	struct timeval		 tv;
@@ -230,8 +232,9 @@ conn_accept(struct worker *w, int fd, const struct sockaddr *sa, int salen)
 			snprintf(c->host, sizeof(c->host), "?");
 	}
 	if (snap->cfg->log_connections)
-		log_info("connection received: host=%s port=%s", c->host,
-		    c->port);
+		log_info("connection received: host=%s port=%s%s%s", c->host,
+		    c->port, peer->note != NULL ? " " : "",
+		    peer->note != NULL ? peer->note : "");
 
 	c->client = bufferevent_socket_new(w->base, fd, 0);
 	c->timer = evtimer_new(w->base, conn_timeout, c);

@@ -88,9 +88,15 @@ struct conn {
 	struct startcap_key	 source;	/* ... under this source */
 };
 
+/* Who a connection is from, as the listener or a PROXY header says. */
+struct conn_peer {
+	const struct sockaddr	*sa;	/* the client's address */
+	int			 salen;
+	const char		*note;	/* NULL, or for the connection log line */
+};
+
 /* Take ownership of an accepted socket. */
-void conn_accept(struct worker *, int fd, const struct sockaddr *,
-    int socklen);
+void conn_accept(struct worker *, int fd, const struct conn_peer *);
 
 /*
  * The startup phase is over (a session, or a refusal): the connection no

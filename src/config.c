@@ -15,6 +15,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
 #include "config.h"
 
 enum config_type {
@@ -26,6 +30,7 @@ enum config_type {
 	T_TLS_VERSION,
 	T_ENUM,			/* one of names[] */
 	T_FINGERPRINTS,		/* backend_sslcertfingerprint's list */
+	T_NETWORKS,		/* a list of networks, kept as text and parsed */
 };
 
 struct config_def {
@@ -193,6 +198,18 @@ static const struct config_def config_defs[CONFIG_NKEYS] = {
 	    "max_startup_connections_per_host", T_INT,
 	    OFF(max_startup_connections_per_host), "0", 0, 1000000,
 	    "0 (half of max_startup_connections) or an integer up to 1000000" },
+	[CONFIG_FILE_CHECK_INTERVAL] = { "file_check_interval", T_SEC,
+	    OFF(file_check_interval), "5s", 0, 3600,
+	    "0 (no checks) or a time up to 1h (units s, min, h, d; default s)" },
+	[CONFIG_SHUTDOWN_DELAY] = { "shutdown_delay", T_SEC,
+	    OFF(shutdown_delay), "0", 0, 3600,
+	    "a time from 0 to 1h (units s, min, h, d; default s)" },
+	[CONFIG_PROXY_PROTOCOL] = { "proxy_protocol", T_BOOL,
+	    OFF(proxy_protocol), "off", 0, 0, NULL },
+	[CONFIG_PROXY_PROTOCOL_NETWORKS] = { "proxy_protocol_networks",
+	    T_NETWORKS, OFF(proxy_protocol_networks), "", 0, 0,
+	    "a comma-separated list of networks such as 10.0.0.0/8 or "
+	    "2001:db8::/32, or addresses" },
 };
 
 #define BOOL_ALLOWED	"on, off, true, false, yes, no, 1, 0"
@@ -475,6 +492,23 @@ set_value(struct config *cfg, const struct config_def *def, const char *value,
 		memcpy(cfg->backend_pins, pins, sizeof(pins));
 		cfg->backend_npins = npins;
 		return 0;
+	case T_NETWORKS: {
+		int	count;
+
+		/* The one T_NETWORKS key: its parsed form has its own fields. */
+		count = config_parse_networks(value, cfg->proxy_networks,
+		    CONFIG_MAX_NETWORKS, why, sizeof(why));
+		if (count < 0)
+			return fail(err, errlen, origin, "invalid value for "
+			    "parameter \"%s\": %s (allowed: %s)",
+			    def->name, why, def->allowed);
+		if ((s = strdup(value)) == NULL)
+			return fail(err, errlen, origin, "out of memory");
+		cfg->nproxy_networks = count;
+		free(*(char **)field);
+		*(char **)field = s;
+		return 0;
+	}
 	case T_STRING:
 	case T_PATH:
 	case T_OPT_PATH:
@@ -558,7 +592,8 @@ config_unref(struct config *cfg)
 		const struct config_def *def = &config_defs[i];
 
 		if (def->type == T_STRING || def->type == T_PATH ||
-		    def->type == T_OPT_PATH || def->type == T_FINGERPRINTS)
+		    def->type == T_OPT_PATH || def->type == T_FINGERPRINTS ||
+		    def->type == T_NETWORKS)
 			free(*(char **)((char *)cfg + def->offset));
 		free(cfg->origin[i]);
 	}
@@ -838,6 +873,124 @@ config_split_hostport(const char *s, char *host, size_t hostlen, int *port)
 	return 0;
 }
 
+/* One "addr" or "addr/bits" of config_parse_networks(). */
+static int
+parse_network(const char *text, struct config_network *net, char *why,
+    size_t whylen)
+{
+	char		 addr[INET6_ADDRSTRLEN + 8], *slash, *end;
+	long		 bits;
+	int		 max;
+
+	if (strlen(text) >= sizeof(addr)) {
+		snprintf(why, whylen, "\"%.60s...\" is too long", text);
+		return -1;
+	}
+	snprintf(addr, sizeof(addr), "%s", text);
+	if ((slash = strchr(addr, '/')) != NULL)
+		*slash++ = '\0';
+	memset(net, 0, sizeof(*net));
+	if (inet_pton(AF_INET, addr, net->addr) == 1)
+		net->family = AF_INET;
+	else if (inet_pton(AF_INET6, addr, net->addr) == 1)
+		net->family = AF_INET6;
+	else {
+		snprintf(why, whylen, "\"%s\" is not an IPv4 or IPv6 address "
+		    "(host names are not allowed)", addr);
+		return -1;
+	}
+	max = net->family == AF_INET ? 32 : 128;
+	bits = max;
+	if (slash != NULL) {
+		bits = strtol(slash, &end, 10);
+		if (*slash < '0' || *slash > '9' || *end != '\0' ||
+		    bits > max) {
+			snprintf(why, whylen, "\"%s\" has an invalid prefix "
+			    "length (0 to %d)", text, max);
+			return -1;
+		}
+	}
+	net->bits = (int)bits;
+	/* Host bits set: most likely a typo for another network. */
+	for (int i = 0; i < max / 8; i++) {
+		int	keep = net->bits - i * 8;
+		unsigned char mask = keep >= 8 ? 0xff : keep <= 0 ? 0 :
+		    (unsigned char)(0xff << (8 - keep));
+
+		if (net->addr[i] & ~mask) {
+			snprintf(why, whylen, "\"%s\" has bits set beyond "
+			    "its /%d prefix", text, net->bits);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+config_parse_networks(const char *text, struct config_network *out, int max,
+    char *why, size_t whylen)
+{
+	const char	*p = text;
+	char		 item[80];
+	int		 n = 0;
+
+	for (;;) {
+		size_t	len;
+
+		while (*p == ',' || *p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\0')
+			return n;
+		len = strcspn(p, ", \t");
+		if (n == max) {
+			snprintf(why, whylen, "more than %d networks", max);
+			return -1;
+		}
+		if (len >= sizeof(item)) {
+			snprintf(why, whylen, "\"%.60s...\" is too long", p);
+			return -1;
+		}
+		memcpy(item, p, len);
+		item[len] = '\0';
+		if (parse_network(item, &out[n], why, whylen) != 0)
+			return -1;
+		n++;
+		p += len;
+	}
+}
+
+bool
+config_network_match(const struct config_network *nets, int n,
+    const struct sockaddr *sa)
+{
+	static const unsigned char mapped[12] = { [10] = 0xff, [11] = 0xff };
+	const unsigned char	*a;
+	int			 family = sa->sa_family;
+
+	if (family == AF_INET)
+		a = (const unsigned char *)
+		    &((const struct sockaddr_in *)sa)->sin_addr;
+	else if (family == AF_INET6) {
+		a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+		if (memcmp(a, mapped, sizeof(mapped)) == 0) {
+			family = AF_INET;
+			a += 12;
+		}
+	} else
+		return false;
+	for (int i = 0; i < n; i++) {
+		int	full = nets[i].bits / 8, rest = nets[i].bits % 8;
+
+		if (nets[i].family != family ||
+		    memcmp(nets[i].addr, a, (size_t)full) != 0)
+			continue;
+		if (rest == 0 || ((nets[i].addr[full] ^ a[full]) &
+		    (unsigned char)(0xff << (8 - rest))) == 0)
+			return true;
+	}
+	return false;
+}
+
 int
 config_validate(const struct config *cfg, char *err, size_t errlen)
 {
@@ -913,6 +1066,11 @@ config_validate(const struct config *cfg, char *err, size_t errlen)
 		    "\"metrics_listen\": \"%s\" (allowed: %s)",
 		    cfg->metrics_listen,
 		    config_defs[CONFIG_METRICS_LISTEN].allowed);
+	if (cfg->proxy_protocol && cfg->nproxy_networks == 0)
+		return fail(err, errlen, config_origin(cfg,
+		    CONFIG_PROXY_PROTOCOL), "proxy_protocol = on needs "
+		    "proxy_protocol_networks, the addresses of the load "
+		    "balancers whose PROXY headers are believed");
 	if (*cfg->listen_addresses == '\0')
 		return fail(err, errlen,
 		    config_origin(cfg, CONFIG_LISTEN_ADDRESSES),

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "fingerprint.h"
+struct sockaddr;
 
 /* ssl_{min,max}_protocol_version; 0 means "no limit" for the maximum. */
 enum config_tls_version {
@@ -38,6 +39,16 @@ enum config_sslmode {
 enum config_log_destination {
 	CONFIG_LOG_STDERR,
 	CONFIG_LOG_SYSLOG,
+};
+
+/* Networks proxy_protocol_networks may list. */
+#define CONFIG_MAX_NETWORKS	64
+
+/* An address block: family AF_INET or AF_INET6, prefix length bits. */
+struct config_network {
+	int		family;
+	unsigned char	addr[16];	/* IPv4 in the first 4 */
+	int		bits;
 };
 
 enum config_key {
@@ -90,6 +101,10 @@ enum config_key {
 	CONFIG_HALF_CLOSE_TIMEOUT,
 	CONFIG_MAX_STARTUP_CONNECTIONS,
 	CONFIG_MAX_STARTUP_CONNECTIONS_PER_HOST,
+	CONFIG_FILE_CHECK_INTERVAL,
+	CONFIG_SHUTDOWN_DELAY,
+	CONFIG_PROXY_PROTOCOL,
+	CONFIG_PROXY_PROTOCOL_NETWORKS,
 	CONFIG_NKEYS
 };
 
@@ -151,6 +166,12 @@ struct config {
 	int		 half_close_timeout;	/* milliseconds; 0 = none */
 	int		 max_startup_connections;	/* 0: max_connections */
 	int		 max_startup_connections_per_host;	/* 0: half that */
+	int		 file_check_interval;	/* seconds; 0 = no watching */
+	int		 shutdown_delay;	/* seconds accepting after SIGTERM */
+	bool		 proxy_protocol;	/* PROXY headers from balancers */
+	char		*proxy_protocol_networks;	/* as written */
+	struct config_network proxy_networks[CONFIG_MAX_NETWORKS];
+	int		 nproxy_networks;	/* parsed from the above */
 
 	/* Where each key was last set ("file:line", "-c"); NULL = default. */
 	char		*origin[CONFIG_NKEYS];
@@ -191,6 +212,21 @@ int config_validate(const struct config *, char *err, size_t errlen);
  */
 int config_startup_cap(const struct config *);
 int config_startup_cap_per_host(const struct config *);
+
+/*
+ * Parse a list of networks ("10.0.0.0/8, 2001:db8::/32, 192.0.2.7"; an
+ * address alone is a /32 or /128), separated by commas and/or blanks, into
+ * at most max entries.  Returns how many, or -1 with why set.
+ */
+int config_parse_networks(const char *, struct config_network *, int max,
+    char *why, size_t whylen);
+
+/*
+ * Whether addr (struct sockaddr_in or _in6; IPv4-mapped IPv6 counts as
+ * IPv4) is in one of the n networks.
+ */
+bool config_network_match(const struct config_network *, int n,
+    const struct sockaddr *addr);
 
 /* Split "host:port" or "[v6]:port"; -1 when malformed. */
 int config_split_hostport(const char *, char *host, size_t hostlen, int *port);

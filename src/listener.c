@@ -1,6 +1,7 @@
 /*
  * listener: binds listen_addresses:port ("*" meaning every IPv4 and IPv6
- * address, as in postgresql.conf) and hands accepted sockets to client.c.
+ * address, as in postgresql.conf) and hands accepted sockets to client.c,
+ * through preamble.c's PROXY header stage when proxy_protocol is on.
  * Each worker has its own sockets on the same addresses (SO_REUSEPORT):
  * the kernel spreads new connections over the workers.  Under socket
  * activation the sockets come from systemd instead, one set for all.
@@ -27,6 +28,7 @@
 #include "config.h"
 #include "listener.h"
 #include "log.h"
+#include "preamble.h"
 
 #define LISTEN_BACKLOG	1024
 
@@ -39,7 +41,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
 {
 	(void)l;
-	conn_accept(arg, fd, sa, salen);
+	preamble_accept(arg, fd, sa, salen);
 }
 
 #define ACCEPT_PAUSE_MS	250

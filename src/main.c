@@ -20,6 +20,7 @@
 #include "check.h"
 #include "client.h"
 #include "config.h"
+#include "filewatch.h"
 #include "gate.h"
 #include "httpd.h"
 #include "listener.h"
@@ -32,6 +33,7 @@
 static int		 saved_argc;
 static char		**saved_argv;
 static struct event	*drain_timer;
+static struct event	*delay_timer;	/* shutdown_delay */
 static int		 workers_done;
 static struct config	*started_cfg;	/* what the sockets were opened with */
 static bool		 socket_activated;	/* sockets from systemd */
@@ -63,17 +65,20 @@ usage(FILE *out)
 	    "Without CONFIG_FILE, the -c options alone configure it, e.g.\n"
 	    "  pgsslgate -c port=6432 -c backend_port=5432 -c require_ssl=on "
 	    "\\\n    -c ssl_cert_file=server.crt -c ssl_key_file=server.key\n\n"
-	    "Signals: SIGHUP reloads, SIGTERM drains sessions "
-	    "(shutdown_timeout), SIGINT stops at once.\n"
+	    "Signals: SIGHUP reloads (as changed files do, "
+	    "file_check_interval),\nSIGTERM drains sessions (shutdown_delay, "
+	    "shutdown_timeout),\nSIGINT stops at once.\n"
 	    "See pgsslgate(8) and pgsslgate.conf(5).\n");
 }
 
 /*
  * The configuration from the command line: the file first, then every -c
- * wherever it stood, so -c wins.  Used at start and on every SIGHUP.
+ * wherever it stood, so -c wins.  Used at start and on every reload; with
+ * fsp, *fsp gets the file watcher's capture, begun before the file is read.
  */
 static struct config *
-load_config(int argc, char **argv, char *err, size_t errlen)
+load_config(int argc, char **argv, char *err, size_t errlen,
+    struct filewatch_set **fsp)
 {
 	struct config	*cfg;
 	const char	*file = NULL;
@@ -104,6 +109,8 @@ load_config(int argc, char **argv, char *err, size_t errlen)
 		} else
 			file = argv[i];
 	}
+	if (fsp != NULL)
+		*fsp = filewatch_capture_begin(file);
 	if (file != NULL && config_load_file(cfg, file, err, errlen) != 0)
 		goto fail;
 	for (int i = 1; i < argc; i++) {
@@ -118,6 +125,10 @@ load_config(int argc, char **argv, char *err, size_t errlen)
 	}
 	return cfg;
 fail:
+	if (fsp != NULL) {
+		filewatch_set_free(*fsp);
+		*fsp = NULL;
+	}
 	config_unref(cfg);
 	return NULL;
 }
@@ -170,25 +181,35 @@ apply_log_destination(const struct config *cfg)
 }
 
 /*
- * SIGHUP: re-read the file and every certificate, key, CA and CRL, even
- * if no path changed.  New connections get the new snapshot; sessions keep
- * the one they started with.  On any failure the old one stays in force.
+ * SIGHUP, or new file contents (filewatch.c): re-read the file and every
+ * certificate, key, CA and CRL, even if no path changed.  New connections
+ * get the new snapshot; sessions keep the one they started with.  On any
+ * failure the old one stays in force.
  */
 static void
-reload(void)
+reload(enum gate_reload_trigger trigger)
 {
 	const struct config	*old = started_cfg;
-	struct snapshot		*snap;
+	struct filewatch_set	*fs = NULL;
+	struct snapshot		*snap = NULL;
 	struct config		*cfg;
 	char			 err[1024];
 	unsigned		 open;
 
-	log_info("received SIGHUP; reloading the configuration");
-	sdnotify_reloading("reloading the configuration");
-	if ((cfg = load_config(saved_argc, saved_argv, err, sizeof(err))) ==
-	    NULL || (snap = snapshot_new(cfg, gate.snap, err, sizeof(err))) ==
-	    NULL) {
-		gate.reloads_failed++;
+	if (trigger == GATE_RELOAD_SIGNAL) {
+		log_info("received SIGHUP; reloading the configuration");
+		sdnotify_reloading("reloading the configuration");
+	} else
+		sdnotify_reloading("files changed: reloading the configuration");
+	if ((cfg = load_config(saved_argc, saved_argv, err, sizeof(err),
+	    &fs)) != NULL) {
+		filewatch_capture_add(fs, cfg);
+		snap = snapshot_new(cfg, gate.snap, err, sizeof(err));
+	}
+	if (snap == NULL) {
+		gate.reloads_failed[trigger]++;
+		filewatch_set_free(fs);
+		filewatch_failed();
 		log_error("reload failed, still serving with the previous "
 		    "configuration and certificates: %s", err);
 		/* systemd leaves "reloading" only on READY=1, failed or not. */
@@ -212,7 +233,9 @@ reload(void)
 		log_warn("require_ssl = on has no effect while ssl = off");
 	raise_fd_limit(snap->cfg->max_connections, gate.nworkers);
 	gate_set_snapshot(snap);
-	gate.reloads_ok++;
+	gate.reloads_ok[trigger]++;
+	gate.last_reload_ok = time(NULL);
+	filewatch_loaded(gate.base, fs, snap->cfg->file_check_interval);
 	open = atomic_load(&gate.nconns);
 	log_info("configuration reloaded: ssl = %s, require_ssl = %s, "
 	    "clientcert = %s, backend %s; %u open connection%s keep their "
@@ -227,6 +250,12 @@ reload(void)
 	sdnotify_state("READY=1", "configuration reloaded: ssl = %s, "
 	    "require_ssl = %s, backend %s", snap->cfg->ssl ? "on" : "off",
 	    snap->cfg->require_ssl ? "on" : "off", snap->route.backend_name);
+}
+
+static void
+reload_on_file_change(void)
+{
+	reload(GATE_RELOAD_FILE);
 }
 
 static void
@@ -264,22 +293,21 @@ on_worker_done(evutil_socket_t fd, short what, void *arg)
 			event_base_loopbreak(gate.base);
 }
 
+/*
+ * Stop accepting, then give sessions shutdown_timeout (0: close them now).
+ * why starts the log line: "received SIGTERM", or that shutdown_delay ran
+ * out.
+ */
 static void
-on_signal(evutil_socket_t sig, short what, void *arg)
+begin_drain(const char *why)
 {
 	static bool	draining;
 	struct timeval	tv;
 	unsigned	open = atomic_load(&gate.nconns);
 
-	(void)what;
-	(void)arg;
-	if (sig == SIGHUP) {
-		reload();
-		return;
-	}
-	if (sig == SIGINT || gate.snap->cfg->shutdown_timeout == 0) {
-		log_info("received %s; closing %u connection%s now",
-		    sig == SIGINT ? "SIGINT" : "SIGTERM", open,
+	atomic_store(&gate.draining, true);
+	if (gate.snap->cfg->shutdown_timeout == 0) {
+		log_info("%s; closing %u connection%s now", why, open,
 		    open == 1 ? "" : "s");
 		sdnotify_state("STOPPING=1", "stopping: closing %u "
 		    "connection%s", open, open == 1 ? "" : "s");
@@ -289,17 +317,16 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	if (draining)
 		return;
 	/*
-	 * SIGTERM: no new connections; sessions get shutdown_timeout.  The
-	 * metrics endpoint, on this thread, goes on serving: /readyz says
-	 * "draining" until the last session ends.
+	 * No new connections; sessions get shutdown_timeout.  The metrics
+	 * endpoint, on this thread, goes on serving: /readyz says "draining"
+	 * until the last session ends.
 	 */
 	draining = true;
-	atomic_store(&gate.draining, true);
 	sdnotify_state("STOPPING=1", "draining: waiting up to %d s for %u "
 	    "connection%s", gate.snap->cfg->shutdown_timeout, open,
 	    open == 1 ? "" : "s");
-	log_info("received SIGTERM; no longer accepting connections, waiting "
-	    "up to %d s for %u connection%s to finish",
+	log_info("%s; no longer accepting connections, waiting up to %d s "
+	    "for %u connection%s to finish", why,
 	    gate.snap->cfg->shutdown_timeout, open, open == 1 ? "" : "s");
 	tell_workers(WORKER_CMD_DRAIN);
 	tv.tv_sec = gate.snap->cfg->shutdown_timeout;
@@ -307,6 +334,63 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	if ((drain_timer = evtimer_new(gate.base, drain_expired, NULL)) ==
 	    NULL || evtimer_add(drain_timer, &tv) != 0)
 		tell_workers(WORKER_CMD_QUIT);
+}
+
+static void
+delay_expired(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	begin_drain("shutdown_delay is over");
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct timeval	tv = { 0, 0 };
+	unsigned	open = atomic_load(&gate.nconns);
+
+	(void)what;
+	(void)arg;
+	if (sig == SIGHUP) {
+		reload(GATE_RELOAD_SIGNAL);
+		return;
+	}
+	if (sig == SIGINT) {
+		log_info("received SIGINT; closing %u connection%s now", open,
+		    open == 1 ? "" : "s");
+		sdnotify_state("STOPPING=1", "stopping: closing %u "
+		    "connection%s", open, open == 1 ? "" : "s");
+		tell_workers(WORKER_CMD_QUIT);
+		return;
+	}
+	/*
+	 * shutdown_delay: go on accepting while /readyz says draining, so a
+	 * load balancer (Kubernetes' endpoints) stops sending clients here
+	 * before the listeners close.  A second SIGTERM cuts it short.
+	 */
+	if (delay_timer != NULL) {
+		if (evtimer_pending(delay_timer, NULL)) {
+			evtimer_del(delay_timer);
+			begin_drain("received SIGTERM again during "
+			    "shutdown_delay");
+		} else
+			begin_drain("received SIGTERM");
+		return;
+	}
+	tv.tv_sec = gate.snap->cfg->shutdown_delay;
+	if (tv.tv_sec > 0 && (delay_timer = evtimer_new(gate.base,
+	    delay_expired, NULL)) != NULL && evtimer_add(delay_timer, &tv) == 0) {
+		atomic_store(&gate.draining, true);
+		sdnotify_state("STOPPING=1", "stopping: still accepting for "
+		    "shutdown_delay = %d s", gate.snap->cfg->shutdown_delay);
+		log_info("received SIGTERM; still accepting connections for "
+		    "shutdown_delay = %d s, then closing the listeners",
+		    gate.snap->cfg->shutdown_delay);
+		return;
+	}
+	begin_drain("received SIGTERM");
 }
 
 /* workers = 0: one per CPU this process may run on (its affinity mask). */
@@ -416,8 +500,8 @@ run_check(void)
 	char		 err[1024];
 
 	log_set_target(LOG_TARGET_REPORT);
-	if ((cfg = load_config(saved_argc, saved_argv, err, sizeof(err))) ==
-	    NULL) {
+	if ((cfg = load_config(saved_argc, saved_argv, err, sizeof(err),
+	    NULL)) == NULL) {
 		log_error("%s", err);
 		goto verdict;
 	}
@@ -448,6 +532,7 @@ main(int argc, char **argv)
 	struct event	*signals[4] = { NULL, NULL, NULL, NULL };
 	static const int signums[4] = { SIGHUP, SIGTERM, SIGINT, 0 };
 	struct event	*done_event = NULL;
+	struct filewatch_set *fs = NULL;
 	struct config	*cfg;
 	char		 err[1024];
 	bool		 check = false;
@@ -482,14 +567,17 @@ main(int argc, char **argv)
 	if (check)
 		return run_check();
 
-	if ((cfg = load_config(argc, argv, err, sizeof(err))) == NULL) {
+	if ((cfg = load_config(argc, argv, err, sizeof(err), &fs)) == NULL) {
 		fprintf(stderr, "pgsslgate: %s\n", err);
 		return 1;
 	}
+	filewatch_capture_add(fs, cfg);
 	if ((gate.snap = snapshot_new(cfg, NULL, err, sizeof(err))) == NULL) {
+		filewatch_set_free(fs);
 		log_fatal("%s", err);
 		return 1;
 	}
+	gate.last_reload_ok = time(NULL);
 	cfg = gate.snap->cfg;
 	started_cfg = config_ref(cfg);
 	if (cfg->require_ssl && !cfg->ssl)
@@ -543,6 +631,9 @@ main(int argc, char **argv)
 		log_fatal("could not set up the event loop");
 		goto out;
 	}
+	filewatch_set_reload(reload_on_file_change);
+	filewatch_loaded(gate.base, fs, cfg->file_check_interval);
+	fs = NULL;
 	for (; started < gate.nworkers; started++) {
 		if (worker_start(&gate.workers[started]) != 0) {
 			log_fatal("could not start worker thread %d", started);
@@ -580,6 +671,10 @@ out:
 		event_free(done_event);
 	if (drain_timer != NULL)
 		event_free(drain_timer);
+	if (delay_timer != NULL)
+		event_free(delay_timer);
+	filewatch_stop();
+	filewatch_set_free(fs);
 	if (gate.base != NULL)
 		event_base_free(gate.base);
 	snapshot_unref(gate.snap);

@@ -33,6 +33,8 @@ enum metrics_refusal {
 	METRICS_REFUSED_CHANNEL_BINDING,	/* SCRAM-SHA-256-PLUS through
 						   differing certificates */
 	METRICS_REFUSED_HBA,		/* hba_file: no line, reject, cert */
+	METRICS_REFUSED_PROXY_HEADER,	/* PROXY header missing or invalid */
+	METRICS_REFUSED_PROXY_UNTRUSTED,	/* PROXY header, unlisted peer */
 	METRICS_REFUSED_NREASONS
 };
 

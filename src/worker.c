@@ -18,6 +18,7 @@
 #include "health.h"
 #include "listener.h"
 #include "log.h"
+#include "preamble.h"
 #include "relay.h"
 #include "worker.h"
 
@@ -52,7 +53,12 @@ on_command(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* The loop still turns: /healthz reads the stamp from the main thread. */
+/*
+ * The loop still turns: /healthz reads the stamp from the main thread.
+ * Also take back a reserve descriptor that another worker's accept() won
+ * during an exhaustion (listener.c): otherwise this worker could not
+ * answer 53300 the next time, and would hold one descriptor fewer.
+ */
 static void
 on_beat(evutil_socket_t fd, short what, void *arg)
 {
@@ -62,6 +68,8 @@ on_beat(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	atomic_store_explicit(&w->last_beat, health_clock_ms(),
 	    memory_order_relaxed);
+	if (w->reserve_fd < 0)
+		w->reserve_fd = listener_reserve_open();
 }
 
 static void *
@@ -75,6 +83,7 @@ worker_main(void *arg)
 	atomic_store_explicit(&w->last_beat, HEALTH_BEAT_STOPPED,
 	    memory_order_relaxed);
 	listener_close_all(w);
+	preamble_free_all(w);
 	conn_free_all(w);
 	(void)!write(done_pipe[1], &done, 1);
 	return NULL;
@@ -111,6 +120,7 @@ worker_init(struct worker *w, int id, const struct config *cfg, char *err,
 	w->ctl[0] = w->ctl[1] = -1;
 	w->reserve_fd = -1;
 	TAILQ_INIT(&w->conns);
+	TAILQ_INIT(&w->preambles);
 	if (done_pipe[0] < 0 &&
 	    pipe2(done_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
 		snprintf(err, errlen, "could not create a pipe: %s",
@@ -157,6 +167,7 @@ worker_finish(struct worker *w)
 		pthread_join(w->thread, NULL);
 	w->started = false;
 	listener_close_all(w);
+	preamble_free_all(w);
 	conn_free_all(w);
 	if (w->ctl_event != NULL)
 		event_free(w->ctl_event);

@@ -11,8 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <cmocka.h>
 
@@ -1423,6 +1427,45 @@ test_half_close_timeout_default_units_and_zero(void **state)
 	assert_rejected(cfg, "half_close_timeout = -1\n", err);
 }
 
+/* ------------------------------------------------------------------ */
+/* Live operations: file_check_interval, shutdown_delay                 */
+/* ------------------------------------------------------------------ */
+
+static void
+test_file_check_interval_default_zero_and_range(void **state)
+{
+	struct config	*cfg = *state;
+	char		 err[ERRLEN];
+
+	assert_int_equal(cfg->file_check_interval, 5);
+	assert_int_equal(parse(cfg, "file_check_interval = 0\n", "t.conf",
+	    err), 0);
+	assert_int_equal(cfg->file_check_interval, 0);
+	assert_int_equal(parse(cfg, "file_check_interval = 1min\n", "t.conf",
+	    err), 0);
+	assert_int_equal(cfg->file_check_interval, 60);
+	assert_rejected(cfg, "file_check_interval = 2h\n", err);
+	assert_err_has(err, "file_check_interval");
+	assert_rejected(cfg, "file_check_interval = 500ms\n", err);
+	assert_rejected(cfg, "file_check_interval = -1\n", err);
+}
+
+static void
+test_shutdown_delay_default_zero_and_range(void **state)
+{
+	struct config	*cfg = *state;
+	char		 err[ERRLEN];
+
+	assert_int_equal(cfg->shutdown_delay, 0);
+	assert_int_equal(set_opt(cfg, "shutdown_delay=5s", err), 0);
+	assert_int_equal(cfg->shutdown_delay, 5);
+	assert_int_equal(parse(cfg, "shutdown_delay = 1h\n", "t.conf", err), 0);
+	assert_int_equal(cfg->shutdown_delay, 3600);
+	assert_rejected(cfg, "shutdown_delay = 3601\n", err);
+	assert_err_has(err, "shutdown_delay");
+	assert_rejected(cfg, "shutdown_delay = 1500ms\n", err);
+}
+
 static void
 test_startup_caps_derive_from_max_connections(void **state)
 {
@@ -1644,12 +1687,167 @@ test_passphrase_and_password_settings(void **state)
 	    err);
 }
 
+/* ------------------------------------------------------------------ */
+/* proxy_protocol, proxy_protocol_networks                              */
+/* ------------------------------------------------------------------ */
+
+static struct sockaddr_storage
+addr_of(const char *text)
+{
+	struct sockaddr_storage	ss;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, text, &((struct sockaddr_in *)&ss)->sin_addr))
+		ss.ss_family = AF_INET;
+	else if (inet_pton(AF_INET6, text,
+	    &((struct sockaddr_in6 *)&ss)->sin6_addr))
+		ss.ss_family = AF_INET6;
+	else
+		fail_msg("bad test address %s", text);
+	return ss;
+}
+
+static bool
+in_networks(const struct config *cfg, const char *text)
+{
+	struct sockaddr_storage	ss = addr_of(text);
+
+	return config_network_match(cfg->proxy_networks, cfg->nproxy_networks,
+	    (const struct sockaddr *)&ss);
+}
+
+static void
+test_proxy_protocol_is_off_with_no_networks_by_default(void **state)
+{
+	struct config	*cfg = *state;
+	char		 err[ERRLEN];
+
+	assert_false(cfg->proxy_protocol);
+	assert_string_equal(cfg->proxy_protocol_networks, "");
+	assert_int_equal(cfg->nproxy_networks, 0);
+	assert_false(in_networks(cfg, "127.0.0.1"));
+	assert_int_equal(config_validate(cfg, err, ERRLEN), 0);
+}
+
+static void
+test_proxy_protocol_networks_parse_ipv4_ipv6_and_bare_addresses(void **state)
+{
+	struct config	*cfg = *state;
+	char		 err[ERRLEN];
+
+	assert_int_equal(parse(cfg, "proxy_protocol = on\n"
+	    "proxy_protocol_networks = '10.0.0.0/8, 192.0.2.7 2001:db8::/32,"
+	    "::1,0.0.0.0/0'\n", "t.conf", err), 0);
+	assert_int_equal(config_validate(cfg, err, ERRLEN), 0);
+	assert_true(cfg->proxy_protocol);
+	assert_int_equal(cfg->nproxy_networks, 5);
+	assert_int_equal(cfg->proxy_networks[0].family, AF_INET);
+	assert_int_equal(cfg->proxy_networks[0].bits, 8);
+	assert_int_equal(cfg->proxy_networks[1].bits, 32);
+	assert_int_equal(cfg->proxy_networks[2].family, AF_INET6);
+	assert_int_equal(cfg->proxy_networks[2].bits, 32);
+	assert_int_equal(cfg->proxy_networks[3].bits, 128);
+	assert_int_equal(cfg->proxy_networks[4].bits, 0);
+	assert_string_equal(cfg->proxy_protocol_networks, "10.0.0.0/8, "
+	    "192.0.2.7 2001:db8::/32,::1,0.0.0.0/0");
+}
+
+static void
+test_proxy_protocol_networks_match_by_prefix(void **state)
+{
+	struct config	*cfg = *state;
+	char		 err[ERRLEN];
+
+	assert_int_equal(set_opt(cfg, "proxy_protocol_networks=10.1.0.0/16,"
+	    "192.0.2.7,172.16.0.0/12,2001:db8:40::/42", err), 0);
+	assert_true(in_networks(cfg, "10.1.255.3"));
+	assert_false(in_networks(cfg, "10.2.0.1"));
+	assert_true(in_networks(cfg, "192.0.2.7"));
+	assert_false(in_networks(cfg, "192.0.2.8"));
+	/* /12: 172.16.0.0 - 172.31.255.255, a prefix not on a byte. */
+	assert_true(in_networks(cfg, "172.31.255.255"));
+	assert_false(in_networks(cfg, "172.32.0.0"));
+	assert_false(in_networks(cfg, "172.15.255.255"));
+	/* /42: 2001:db8:40:: to 2001:db8:7f:ffff:... */
+	assert_true(in_networks(cfg, "2001:db8:7f:ffff::1"));
+	assert_false(in_networks(cfg, "2001:db8:80::1"));
+	/* IPv4-mapped IPv6 is the IPv4 address; an IPv4 net is not IPv6. */
+	assert_true(in_networks(cfg, "::ffff:10.1.2.3"));
+	assert_false(in_networks(cfg, "::a01:203"));
+}
+
+static void
+test_proxy_protocol_networks_zero_prefix_matches_its_family_only(void **state)
+{
+	struct config	*cfg = *state;
+	char		 err[ERRLEN];
+
+	assert_int_equal(set_opt(cfg, "proxy_protocol_networks=0.0.0.0/0",
+	    err), 0);
+	assert_true(in_networks(cfg, "203.0.113.9"));
+	assert_false(in_networks(cfg, "2001:db8::1"));
+}
+
+static void
+test_proxy_protocol_networks_refuse_bad_entries(void **state)
+{
+	struct config	*cfg = *state;
+	char		 err[ERRLEN], line[2048];
+	size_t		 n;
+
+	assert_rejected(cfg, "proxy_protocol_networks = 'lb.example.com'", err);
+	assert_err_has(err, "host names are not allowed");
+	assert_err_has(err, "t.conf:1");
+	assert_rejected(cfg, "proxy_protocol_networks = '10.0.0.0/33'", err);
+	assert_err_has(err, "invalid prefix length (0 to 32)");
+	assert_rejected(cfg, "proxy_protocol_networks = '::/129'", err);
+	assert_err_has(err, "0 to 128");
+	assert_rejected(cfg, "proxy_protocol_networks = '10.0.0.0/'", err);
+	assert_rejected(cfg, "proxy_protocol_networks = '10.0.0.0/-1'", err);
+	assert_rejected(cfg, "proxy_protocol_networks = '10.0.0.0/8x'", err);
+	assert_rejected(cfg, "proxy_protocol_networks = '10.0.0.1/8'", err);
+	assert_err_has(err, "bits set beyond its /8 prefix");
+	assert_rejected(cfg, "proxy_protocol_networks = '2001:db8::1/64'", err);
+	assert_err_has(err, "bits set beyond");
+	assert_rejected(cfg, "proxy_protocol_networks = '10.0.0.0/8, 1.2.3'",
+	    err);
+	/* A bad value leaves the previous one in force. */
+	assert_int_equal(cfg->nproxy_networks, 0);
+	n = (size_t)snprintf(line, sizeof(line), "proxy_protocol_networks = '");
+	for (int i = 0; i <= CONFIG_MAX_NETWORKS; i++)
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "10.0.%d.0/24,",
+		    i);
+	snprintf(line + n, sizeof(line) - n, "'");
+	assert_rejected(cfg, line, err);
+	assert_err_has(err, "more than 64 networks");
+}
+
+static void
+test_proxy_protocol_on_needs_networks(void **state)
+{
+	struct config	*cfg = *state;
+	char		 err[ERRLEN];
+
+	assert_int_equal(set_opt(cfg, "proxy_protocol=on", err), 0);
+	assert_int_equal(config_validate(cfg, err, ERRLEN), -1);
+	assert_err_has(err, "proxy_protocol = on needs proxy_protocol_networks");
+	assert_int_equal(set_opt(cfg, "proxy_protocol_networks=10.0.0.0/8",
+	    err), 0);
+	assert_int_equal(config_validate(cfg, err, ERRLEN), 0);
+	/* An empty list again: refused again. */
+	assert_int_equal(set_opt(cfg, "proxy_protocol_networks=", err), 0);
+	assert_int_equal(cfg->nproxy_networks, 0);
+	assert_int_equal(config_validate(cfg, err, ERRLEN), -1);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		TEST(test_half_close_timeout_default_units_and_zero),
 		TEST(test_startup_caps_derive_from_max_connections),
+		TEST(test_file_check_interval_default_zero_and_range),
+		TEST(test_shutdown_delay_default_zero_and_range),
 		TEST(test_defaults_match_documentation),
 		TEST(test_defaults_have_origin_default_and_validate),
 		TEST(test_key_names_are_the_config_file_spellings),
@@ -1734,6 +1932,12 @@ main(void)
 		TEST(test_bad_backend_sslcertfingerprint_is_named_and_keeps_the_old),
 		TEST(test_pin_needs_backend_sslmode_require_or_above),
 		TEST(test_passphrase_and_password_settings),
+		TEST(test_proxy_protocol_is_off_with_no_networks_by_default),
+		TEST(test_proxy_protocol_networks_parse_ipv4_ipv6_and_bare_addresses),
+		TEST(test_proxy_protocol_networks_match_by_prefix),
+		TEST(test_proxy_protocol_networks_zero_prefix_matches_its_family_only),
+		TEST(test_proxy_protocol_networks_refuse_bad_entries),
+		TEST(test_proxy_protocol_on_needs_networks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
