@@ -196,7 +196,7 @@ pg_log_has_cancel() {
 write_hosts
 METRICS_PORT=$(free_port)
 tls_gate_start sni off "$PG_A_PORT" -c ssl_sni=on -c "hosts_file=$HOSTS" \
-	-c "metrics_listen=127.0.0.1:$METRICS_PORT"
+	-c "metrics_listen=127.0.0.1:$METRICS_PORT" -c file_check_interval=1
 P=${PORT[sni]}
 
 check "s_client -servername a.test gets a.test's certificate" presents "$P" a.test a.test
@@ -271,6 +271,20 @@ kill -HUP "${GATE_PID[sni]}"
 check "a good hosts_file at SIGHUP is applied" log_has sni "configuration reloaded"
 check "after the reload an unknown name gets the * entry's certificate" \
 	presents "$P" zzz.test default.test
+# An entry's certificate and key replaced in place: the file watcher
+# reloads, and b.test is served the new one with no SIGHUP.
+new_b_serves() {
+	for _ in $(seq 1 100); do
+		same_fingerprint "$P" b.test b >/dev/null && break
+		sleep 0.1
+	done
+	same_fingerprint "$P" b.test b
+}
+old_fp=$(openssl x509 -noout -fingerprint -sha256 -in "$WORK/sni/b.crt")
+leaf b b.test
+check "b.test's certificate was renewed in place (a new fingerprint)" \
+	test "$old_fp" != "$(openssl x509 -noout -fingerprint -sha256 -in "$WORK/sni/b.crt")"
+check "the file watcher sees b.test's new certificate and serves it without SIGHUP" new_b_serves
 gate_stop sni
 
 # A file written for PostgreSQL 19 as it is: no backend=, so every name
