@@ -21,6 +21,7 @@
 #include "fingerprint.h"
 #include "log.h"
 #include "tls.h"
+#include "tlsfile.h"
 #include "trust.h"
 
 /* Where verify_backend() leaves why a pinned certificate was refused. */
@@ -38,7 +39,7 @@ readable(const char *path, const char *what, const char *origin, char *err,
     size_t errlen)
 {
 	return *path == '\0' ? 0 :
-	    tls_check_readable(what, path, origin, err, errlen);
+	    tlsfile_check_readable(what, path, origin, err, errlen);
 }
 
 static void
@@ -172,7 +173,7 @@ backend_tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
 	if (*cfg->backend_sslrootcert != '\0' &&
 	    SSL_CTX_load_verify_locations(ctx, cfg->backend_sslrootcert,
 	    NULL) != 1) {
-		tls_fail_load(err, errlen, "root certificate file",
+		tlsfile_fail_load(err, errlen, "root certificate file",
 		    cfg->backend_sslrootcert,
 		    config_origin(cfg, CONFIG_BACKEND_SSLROOTCERT));
 		goto fail;
@@ -201,14 +202,14 @@ backend_tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
 	    NULL);
 
 	if (*cfg->backend_sslcert != '\0') {
-		if (tls_check_key_permissions(cfg->backend_sslkey, err,
+		if (tlsfile_check_key_permissions(cfg->backend_sslkey, err,
 		    errlen) != 0) {
 			prefix_origin(cfg, CONFIG_BACKEND_SSLKEY, err, errlen);
 			goto fail;
 		}
 		if (SSL_CTX_use_certificate_chain_file(ctx,
 		    cfg->backend_sslcert) != 1) {
-			tls_fail_load(err, errlen, "certificate file",
+			tlsfile_fail_load(err, errlen, "certificate file",
 			    cfg->backend_sslcert,
 			    config_origin(cfg, CONFIG_BACKEND_SSLCERT));
 			goto fail;
@@ -237,7 +238,7 @@ backend_tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
 			    cfg->backend_sslkey, cfg->backend_sslcert);
 			goto fail;
 		}
-		tls_fingerprint(SSL_CTX_get0_certificate(ctx), fp, sizeof(fp));
+		trust_fingerprint(SSL_CTX_get0_certificate(ctx), fp, sizeof(fp));
 		trust_name(X509_get_subject_name(SSL_CTX_get0_certificate(ctx)),
 		    subj, sizeof(subj));
 		log_info("backend_sslcert \"%s\": client certificate \"%s\" "
@@ -277,8 +278,7 @@ backend_tls_new(SSL_CTX *ctx, const struct config *cfg)
 }
 
 void
-backend_tls_describe(SSL *ssl, const unsigned long *errs, size_t nerrs,
-    char *buf, size_t len)
+backend_tls_describe(SSL *ssl, char *buf, size_t len)
 {
 	long	vr = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
 
@@ -291,7 +291,7 @@ backend_tls_describe(SSL *ssl, const unsigned long *errs, size_t nerrs,
 	else if (vr != X509_V_OK)
 		snprintf(buf, len, "server certificate verification failed: "
 		    "%s", X509_verify_cert_error_string(vr));
-	tls_error_list(errs, nerrs, buf, len);
+	tls_error_list(buf, len);
 	if (buf[0] == '\0')
 		snprintf(buf, len, "the backend closed the connection during "
 		    "the TLS handshake");

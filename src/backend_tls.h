@@ -17,8 +17,10 @@ SSL_CTX *backend_tls_ctx_new(const struct config *, char *err, size_t errlen);
 /* A session for one backend connection: SNI and host-name check set. */
 SSL *backend_tls_new(SSL_CTX *, const struct config *);
 
-/* Why the handshake failed, in words (verify result first). */
-void backend_tls_describe(SSL *, const unsigned long *errs, size_t nerrs,
-    char *buf, size_t len);
+/*
+ * Why the handshake failed, in words: the verify result first, then the
+ * thread's OpenSSL error queue (drained).
+ */
+void backend_tls_describe(SSL *, char *buf, size_t len);
 
 #endif

@@ -118,7 +118,7 @@ check_tls(const struct snapshot *snap, int fd)
 	}
 	if ((ssl = backend_tls_new(snap->backend_tls, cfg)) == NULL ||
 	    SSL_set_fd(ssl, fd) != 1 || SSL_connect(ssl) != 1) {
-		backend_tls_describe(ssl, NULL, 0, why, sizeof(why));
+		backend_tls_describe(ssl, why, sizeof(why));
 		if (must)
 			log_warn("backend %s: TLS handshake failed: %s",
 			    snap->route.backend_name, why);

@@ -80,6 +80,8 @@ struct worker {
 	bool			 started;	/* thread created */
 	struct event_base	*base;
 	struct conn_list	 conns;
+	struct conn_list	 dead;		/* closed, to be freed */
+	struct event		*reap;		/* frees them after the callback */
 	struct preamble_list	 preambles;	/* reading PROXY headers */
 	atomic_uint		 nconns;	/* read by the metrics */
 	bool			 draining;	/* SIGTERM: waiting for sessions */

@@ -25,6 +25,7 @@
 #include "httpd.h"
 #include "httpreq.h"
 #include "log.h"
+#include "exposition.h"
 #include "metrics.h"
 
 /*
@@ -179,7 +180,7 @@ respond(const struct httpreq *r, int status, struct evbuffer *out)
 	if (body == NULL)
 		return -1;
 	if (status == 0 && strcmp(r->path, "/metrics") == 0) {
-		metrics_render(body);
+		exposition_render(body);
 		type = "text/plain; version=0.0.4; charset=utf-8";
 		status = 200;
 	} else if (status == 0 && strcmp(r->path, "/healthz") == 0)

@@ -24,6 +24,7 @@
 #include <event2/listener.h>
 
 #include "client.h"
+#include "conn.h"
 #include "gate.h"
 #include "config.h"
 #include "listener.h"

@@ -18,7 +18,6 @@
 #include <openssl/opensslv.h>
 
 #include "check.h"
-#include "client.h"
 #include "config.h"
 #include "filewatch.h"
 #include "gate.h"

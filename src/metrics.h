@@ -1,6 +1,7 @@
 /*
- * metrics: counters of what the proxy did, served in Prometheus' text
- * format over HTTP (httpd.c) when metrics_listen is set.
+ * metrics: the counters of what the proxy did, one set per worker, and the
+ * reasons they count by.  Declarations only, below every module that
+ * counts; exposition.c renders them for httpd.c.
  */
 #ifndef METRICS_H
 #define METRICS_H
@@ -8,9 +9,6 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
-
-struct event_base;
-struct evbuffer;
 
 /* Scrapers served at once by the metrics endpoint. */
 #ifndef METRICS_MAX_CLIENTS
@@ -81,9 +79,6 @@ struct metrics {
  * count as "other".  Any thread.
  */
 #define METRICS_SNI_MAX		300
-void metrics_sni_session(const char *label);
-
-/* The exposition text, as served: appended to the buffer. */
-void metrics_render(struct evbuffer *);
+void metrics_sni_session(const char *label);	/* in exposition.c */
 
 #endif

@@ -19,6 +19,7 @@
 #include <event2/event.h>
 
 #include "client.h"
+#include "conn.h"
 #include "config.h"
 #include "gate.h"
 #include "log.h"
@@ -40,6 +41,10 @@ struct preamble {
 	socklen_t		 peerlen;
 	char			 host[64];	/* the peer, for logs */
 	char			 port[8];
+	bool			 handing;	/* header read: see hand_over() */
+	struct sockaddr_storage	 client;	/* ... whom it names */
+	int			 clientlen;
+	char			 note[256];	/* ... for the log line, or "" */
 };
 
 static void
@@ -88,39 +93,63 @@ refuse(struct preamble *p, enum metrics_refusal why, const char *message)
 	preamble_free(p, true);
 }
 
-/* The header is in: on to the startup phase as the client it names. */
+/*
+ * The header is in: on to the startup phase as the client it names, one
+ * loop turn later.  The socket was watched edge-triggered here; with the
+ * epoll changelist, deleting that event and adding conn.c's
+ * level-triggered one in the same turn would cancel out and leave the
+ * edge-triggered registration in place, and bytes already there (an
+ * SSLRequest in the header's packet) would never be announced.  The
+ * delete goes to the kernel first; the timer, at zero, brings the
+ * connection back after it.
+ */
 static void
 hand_over(struct preamble *p, const struct proxyproto_header *h)
+{
+	struct timeval	now = { 0, 0 };
+	char		tlv[PROXYPROTO_NOTE_MAX];
+
+	if (h == NULL || h->local) {
+		memcpy(&p->client, &p->peer, sizeof(p->client));
+		p->clientlen = (int)p->peerlen;
+	} else {
+		memcpy(&p->client, &h->src, sizeof(p->client));
+		p->clientlen = (int)h->srclen;
+	}
+	p->note[0] = '\0';
+	if (h != NULL) {
+		proxyproto_note(h, tlv, sizeof(tlv));
+		snprintf(p->note, sizeof(p->note), "proxy=%s%s%s%s", p->host,
+		    h->local ? " proxy_local" : "", *tlv != '\0' ? " " : "",
+		    tlv);
+	}
+	event_free(p->read);
+	p->read = NULL;
+	p->handing = true;
+	evtimer_add(p->timer, &now);
+}
+
+static void
+handed_over(struct preamble *p)
 {
 	struct worker		*w = p->worker;
 	struct sockaddr_storage	 ss;
 	struct conn_peer	 peer;
-	char			 note[256], tlv[PROXYPROTO_NOTE_MAX];
+	char			 note[sizeof(p->note)];
 	int			 fd = p->fd;
 
-	if (h == NULL || h->local) {
-		memcpy(&ss, &p->peer, sizeof(ss));
-		peer.salen = (int)p->peerlen;
-	} else {
-		memcpy(&ss, &h->src, sizeof(ss));
-		peer.salen = (int)h->srclen;
-	}
+	memcpy(&ss, &p->client, sizeof(ss));
+	memcpy(note, p->note, sizeof(note));
 	peer.sa = (const struct sockaddr *)&ss;
-	peer.note = NULL;
-	if (h != NULL) {
-		proxyproto_note(h, tlv, sizeof(tlv));
-		snprintf(note, sizeof(note), "proxy=%s%s%s%s", p->host,
-		    h->local ? " proxy_local" : "", *tlv != '\0' ? " " : "",
-		    tlv);
-		peer.note = note;
-	}
+	peer.salen = p->clientlen;
+	peer.note = note[0] != '\0' ? note : NULL;
 	/*
-	 * conn_accept() counts the connection again, under the client's
+	 * client_accept() counts the connection again, under the client's
 	 * own address: that is the source max_startup_connections_per_host
 	 * is about, not the balancer all clients share.
 	 */
 	preamble_free(p, false);
-	conn_accept(w, fd, &peer);
+	client_accept(w, fd, &peer);
 }
 
 static void
@@ -130,6 +159,10 @@ on_timeout(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (p->handing) {
+		handed_over(p);
+		return;
+	}
 	METRICS_INC(p->worker, refused[METRICS_REFUSED_TIMEOUT]);
 	log_info("closing connection from host=%s port=%s: "
 	    "authentication_timeout (%d ms) expired while waiting for %s",
@@ -248,7 +281,7 @@ log_this_second(void)
  * A socket waiting for its header is in the startup phase as far as
  * max_startup_connections goes, counted under its peer.  A balancer is one
  * peer for all its clients, so the per-host cap is not applied to it here;
- * conn_accept() applies it to the client's own address.
+ * client_accept() applies it to the client's own address.
  */
 static bool
 admit(struct worker *w, const struct config *cfg, int fd,
@@ -295,7 +328,7 @@ preamble_accept(struct worker *w, int fd, const struct sockaddr *sa,
 	    sa->sa_family != AF_INET6) || salen <= 0 ||
 	    (size_t)salen > sizeof(p->peer)) {
 		snapshot_unref(snap);
-		conn_accept(w, fd, &peer);
+		client_accept(w, fd, &peer);
 		return;
 	}
 	if ((p = calloc(1, sizeof(*p))) == NULL) {

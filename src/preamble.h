@@ -1,7 +1,7 @@
 /*
  * preamble: what comes before a connection's startup phase.  With
  * proxy_protocol on, a load balancer's PROXY header is read here and the
- * client's address in it handed to conn_accept().
+ * client's address in it handed to client_accept().
  */
 #ifndef PREAMBLE_H
 #define PREAMBLE_H
@@ -10,7 +10,7 @@
 
 struct worker;
 
-/* Take an accepted socket: to conn_accept() now, or after its header. */
+/* Take an accepted socket: to client_accept() now, or after its header. */
 void preamble_accept(struct worker *, int fd, const struct sockaddr *,
     int salen);
 

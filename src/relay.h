@@ -1,35 +1,45 @@
 /*
  * relay: bytes both ways between client and backend once the session is
- * set up, with backpressure so a slow side bounds the proxy's memory.
+ * set up.  Backpressure is the sides' (conn.h's high-water mark); the
+ * relay reads, counts and forwards.
  */
 #ifndef RELAY_H
 #define RELAY_H
 
-/*
- * Stop reading one side while the other's unsent output is at least this
- * much; resume when it falls to half.
- */
-#define RELAY_HIGH_WATER	(64 * 1024)
+#include <stdbool.h>
 
-/* TLS records hold at most 16 KiB of data; fewer, fuller records are cheaper. */
-#define RELAY_RECORD	16384
+#include "conn.h"
+
 /*
- * Toward clients, at most 8 KiB, as PostgreSQL sends them (its send
- * buffer): libpq reads into what is free of its 16 KiB input buffer, and a
- * non-blocking libpq client (psycopg's async connections, pg-native,
- * ruby-pg) that stops in the middle of a larger record then polls a quiet
- * socket while the rest of the record waits inside OpenSSL.
+ * Toward clients, at most 8 KiB per TLS record, as PostgreSQL sends them
+ * (its send buffer): libpq reads into what is free of its 16 KiB input
+ * buffer, and a non-blocking libpq client (psycopg's async connections,
+ * pg-native, ruby-pg) that stops in the middle of a larger record then
+ * polls a quiet socket while the rest of the record waits inside OpenSSL.
  */
 #define RELAY_CLIENT_RECORD	8192
-/* The most one side is read at a time (the worker's scratch buffer). */
-#define RELAY_READ	(4 * RELAY_RECORD)
 
-struct conn;
+/* The most one side is read at a time (the worker's scratch buffer). */
+#define RELAY_READ	(4 * CONN_TLS_RECORD)
+
+#if RELAY_READ + CONN_HIGH_WATER > CONN_QUEUE_MAX
+#error "a read on top of a full queue must fit under CONN_QUEUE_MAX"
+#endif
 
 /* The backend is connected and has the StartupMessage queued. */
 void relay_start(struct conn *);
 
-/* Stop reading either side (the session is ending); idempotent. */
-void relay_stop(struct conn *);
+/*
+ * In session: everything relayed from side s so far ends at a message
+ * boundary, so a message of the gate's own could follow (FATAL 57P01, on
+ * shutdown, goes to the client only then).
+ */
+bool relay_at_boundary(const struct side *from);
+
+/*
+ * The backend's last message was ReadyForQuery with status 'I': no
+ * transaction is open, and a session could end here without loss.
+ */
+bool relay_backend_idle(const struct conn *);
 
 #endif

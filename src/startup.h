@@ -7,9 +7,11 @@
 #ifndef STARTUP_H
 #define STARTUP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hba.h"
 #include "metrics.h"
 #include "pgproto.h"
 #include "policy.h"
@@ -34,6 +36,29 @@ struct startup_step {
 	const char		*message;
 	const char		*detail;	/* may be NULL */
 	struct pgproto_packet	 pkt;		/* when a packet was parsed */
+	char			 text[256];	/* message, when not static */
+	char			 text_detail[512];
+	bool			 hba_used;	/* hba_file decided: hba */
+	struct hba_decision	 hba;		/* its log line is the caller's */
+};
+
+/*
+ * What the I/O side knows about the connection that decides on a
+ * StartupMessage.  It reads the client certificate's common name;
+ * startup.c judges it.
+ */
+struct startup_peer {
+	const struct hba_rules *hba;	/* hba_file's, or NULL */
+	const struct sockaddr *addr;	/* the client's, for hba_file */
+	bool	 over_limit;		/* accepted past max_connections */
+	bool	 cert_required;		/* clientcert is not off, over TLS */
+	bool	 has_cert;		/* the client sent one (it verified) */
+	const char *clientcert;		/* "verify-ca", ...: for the detail */
+	bool	 cn_required;		/* clientcert = verify-full over TLS */
+	bool	 cn_ok;			/* one well-formed CN, in cn */
+	char	 cn[PGPROTO_NAME_MAX * 4];
+	bool	 dn_ok;			/* the subject, RFC 2253, in dn */
+	char	 dn[1024];
 };
 
 /*
@@ -41,6 +66,39 @@ struct startup_step {
  * received and not yet consumed.  Updates st as the decision takes effect.
  */
 void startup_next(const struct policy_settings *, struct policy_state *st,
-    const uint8_t *buf, size_t len, struct startup_step *);
+    const struct startup_peer *, const uint8_t *buf, size_t len,
+    struct startup_step *);
+
+/*
+ * ssl_direct: the first byte a client sends (have: whether one came, or
+ * the connection ended).  A TLS handshake record starts direct SSL; no
+ * StartupMessage can start with it, its length would exceed the limit.
+ */
+enum startup_first {
+	STARTUP_FIRST_TLS,
+	STARTUP_FIRST_PROTOCOL,
+	STARTUP_FIRST_GONE,
+};
+enum startup_first startup_first_byte(struct policy_state *, bool have,
+    uint8_t byte);
+
+/*
+ * After the TLS handshake: PostgreSQL 17 takes direct SSL only with the
+ * ALPN protocol "postgresql" selected (proto: what was, len 0 for none).
+ */
+bool startup_alpn_ok(bool direct, const unsigned char *proto, unsigned len);
+
+/*
+ * A new connection, with open connections already counted over all
+ * workers.  Past max_connections a client still gets its SSL answer and
+ * then a proper "too many connections" error; far past it, resources come
+ * first and the socket is closed at once.
+ */
+enum startup_admit {
+	STARTUP_ADMIT_OK,
+	STARTUP_ADMIT_REFUSE,	/* FATAL 53300 once the StartupMessage is in */
+	STARTUP_ADMIT_DROP,	/* close without a word */
+};
+enum startup_admit startup_admit(unsigned open, unsigned max_connections);
 
 #endif

@@ -26,6 +26,7 @@
 #include "fingerprint.h"
 #include "testpki.h"
 #include "tls.h"
+#include "trust.h"
 
 #define DAY		(24L * 3600)
 #define CA_DAYS		3650
@@ -296,9 +297,9 @@ print_usage(FILE *out, const char *dir, const struct pki_file *files,
 	    "are beside the certificates):\n\n", dir);
 	for (size_t i = 0; i < nfiles; i++)
 		fprintf(out, "  %-28s %s\n", files[i].name, files[i].what);
-	tls_fingerprint(root->cert, fp, sizeof(fp));
+	trust_fingerprint(root->cert, fp, sizeof(fp));
 	fprintf(out, "\nroot.crt     SHA256 Fingerprint=%s\n", fp);
-	tls_fingerprint(server->cert, fp, sizeof(fp));
+	trust_fingerprint(server->cert, fp, sizeof(fp));
 	fprintf(out, "server leaf  SHA256 Fingerprint=%s\n", fp);
 	fprintf(out, "\nThe gate, with client certificates checked against the "
 	    "root and its CRL:\n\n"

@@ -25,61 +25,28 @@
 #include "metrics.h"
 #include "pgproto.h"
 #include "tls.h"
+#include "tlsfile.h"
 #include "trust.h"
 
-static void drain_errors(char *, size_t);
-
-/*
- * Append each of errs (skipping the SSL_get_error() codes libevent queues
- * among them), then whatever is in the thread's queue, as "a; b; c".
- */
-void
-tls_error_list(const unsigned long *errs, size_t nerrs, char *buf,
-    size_t len)
-{
-	for (size_t i = 0; i < nerrs; i++) {
-		char	reason[256];
-		size_t	n = strlen(buf);
-
-		if (ERR_GET_LIB(errs[i]) == 0)
-			continue;
-		ERR_error_string_n(errs[i], reason, sizeof(reason));
-		snprintf(buf + n, len - n, "%s%s", n ? "; " : "", reason);
-	}
-	drain_errors(buf, len);
-}
-
-int
-tls_fail_load(char *err, size_t errlen, const char *what, const char *path,
-    const char *origin)
-{
-	char		reason[256] = "";
-	unsigned long	e = ERR_peek_last_error();
-
-	if (e != 0)
-		ERR_error_string_n(e, reason, sizeof(reason));
-	ERR_clear_error();
-	snprintf(err, errlen, "%s: could not load %s \"%s\"%s%s", origin,
-	    what, path, reason[0] ? ": " : "", reason);
-	return -1;
-}
-
+/* One OpenSSL error, appended to buf as "; reason". */
 static void
-drain_errors(char *buf, size_t len)
+append_error(unsigned long e, char *buf, size_t len)
 {
-	unsigned long	 e;
-	size_t		 n = strlen(buf);
+	char	reason[256];
+	size_t	n = strlen(buf);
 
-	while ((e = ERR_get_error()) != 0) {
-		char	reason[256];
+	ERR_error_string_n(e, reason, sizeof(reason));
+	if (n + 3 < len)
+		snprintf(buf + n, len - n, "%s%s", n ? "; " : "", reason);
+}
 
-		ERR_error_string_n(e, reason, sizeof(reason));
-		if (n + 3 < len) {
-			snprintf(buf + n, len - n, "%s%s", n ? "; " : "",
-			    reason);
-			n = strlen(buf);
-		}
-	}
+void
+tls_error_list(char *buf, size_t len)
+{
+	unsigned long	e;
+
+	while ((e = ERR_get_error()) != 0)
+		append_error(e, buf, len);
 }
 
 static int
@@ -93,7 +60,7 @@ fail_ssl(char *err, size_t errlen, const char *fmt, ...)
 	char	 detail[512] = "";
 	va_list	 ap;
 
-	drain_errors(detail, sizeof(detail));
+	tls_error_list(detail, sizeof(detail));
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
@@ -103,85 +70,6 @@ fail_ssl(char *err, size_t errlen, const char *fmt, ...)
 		snprintf(err + n, errlen - n, ": %s", detail);
 	}
 	return -1;
-}
-
-int
-tls_check_key_permissions(const char *path, char *err, size_t errlen)
-{
-	struct stat	st;
-
-	if (stat(path, &st) != 0) {
-		snprintf(err, errlen, "could not access private key file "
-		    "\"%s\": %s", path, strerror(errno));
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "private key file \"%s\" is not a "
-		    "regular file", path);
-		return -1;
-	}
-	/*
-	 * PostgreSQL's rule: u=rw (0600) or less when owned by the user
-	 * running the server; u=rw,g=r (0640) or less when owned by root, so
-	 * that a root-owned key can be shared through a group like ssl-cert.
-	 */
-	if (st.st_uid != geteuid() && st.st_uid != 0) {
-		snprintf(err, errlen, "private key file \"%s\" must be owned "
-		    "by the user running pgsslgate or by root", path);
-		return -1;
-	}
-	if (st.st_uid == 0 ? (st.st_mode & (S_IWGRP | S_IXGRP | S_IRWXO)) :
-	    (st.st_mode & (S_IRWXG | S_IRWXO))) {
-		snprintf(err, errlen, "private key file \"%s\" has group or "
-		    "world access (mode %04o); fix with: chmod 0600 \"%s\" "
-		    "(0640 is allowed when root owns it)", path,
-		    (unsigned)(st.st_mode & 07777), path);
-		return -1;
-	}
-	return 0;
-}
-
-int
-tls_open_regular(const char *path)
-{
-	struct stat	st;
-	int		fd;
-
-	/*
-	 * O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
-	 * writer, with the main loop (signals, metrics) stuck behind it.
-	 */
-	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0)
-		return -1;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return TLS_NOT_REGULAR;
-	}
-	return fd;
-}
-
-/*
- * Every file OpenSSL will read is checked here first, so that OpenSSL's
- * own fopen() only ever meets a regular file.
- */
-int
-tls_check_readable(const char *what, const char *path, const char *origin,
-    char *err, size_t errlen)
-{
-	int	fd = tls_open_regular(path);
-
-	if (fd == TLS_NOT_REGULAR) {
-		snprintf(err, errlen, "%s: %s \"%s\" is not a regular file",
-		    origin, what, path);
-		return -1;
-	}
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: could not open %s \"%s\": %s",
-		    origin, what, path, strerror(errno));
-		return -1;
-	}
-	close(fd);
-	return 0;
 }
 
 /* The names a verify-full client can use: SANs, or the CN without any. */
@@ -294,7 +182,7 @@ check_chain(SSL_CTX *ctx, const struct config *cfg, struct trust_info *info)
 	log_info("serving certificate \"%s\" issued by \"%s\", valid until "
 	    "%s, for %s, with %d intermediate certificate%s", subj, issuer,
 	    notafter, names, n, n == 1 ? "" : "s");
-	tls_fingerprint(leaf, fp, sizeof(fp));
+	trust_fingerprint(leaf, fp, sizeof(fp));
 	log_info("ssl_cert_file \"%s\": leaf certificate \"%s\" SHA256 "
 	    "Fingerprint=%s", path, subj, fp);
 	expires = trust_time_t(X509_get0_notAfter(leaf));
@@ -312,21 +200,6 @@ check_chain(SSL_CTX *ctx, const struct config *cfg, struct trust_info *info)
 		    "days, on %s (ssl_cert_expiry_warning = %d days)", path,
 		    (long long)((expires - now) / 86400), notafter,
 		    cfg->ssl_cert_expiry_warning / 86400);
-}
-
-void
-tls_fingerprint(X509 *cert, char *buf, size_t len)
-{
-	unsigned char	md[EVP_MAX_MD_SIZE];
-	unsigned int	n = 0;
-
-	if (cert == NULL || X509_digest(cert, EVP_sha256(), md, &n) != 1 ||
-	    n != FINGERPRINT_LEN) {
-		ERR_clear_error();
-		snprintf(buf, len, "?");
-		return;
-	}
-	fingerprint_format(md, buf, len);
 }
 
 void
@@ -699,12 +572,12 @@ tls_server_ctx_new(const struct config *cfg, const struct tls_key *prev,
 	SSL_CTX		*ctx;
 
 	ERR_clear_error();
-	if (tls_check_readable("certificate file", cert,
+	if (tlsfile_check_readable("certificate file", cert,
 	    config_origin(cfg, CONFIG_SSL_CERT_FILE), err, errlen) != 0 ||
-	    tls_check_readable("private key file", key,
+	    tlsfile_check_readable("private key file", key,
 	    config_origin(cfg, CONFIG_SSL_KEY_FILE), err, errlen) != 0)
 		return NULL;
-	if (tls_check_key_permissions(key, err, errlen) != 0)
+	if (tlsfile_check_key_permissions(key, err, errlen) != 0)
 		return NULL;
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
 		fail_ssl(err, errlen, "could not create TLS context");
@@ -769,53 +642,71 @@ fail:
 	return NULL;
 }
 
-/* Common failures, in the words an operator needs. */
+/*
+ * Common failures, by OpenSSL's reason code (never by its wording, which
+ * changes between releases), with the words an operator needs.  The first
+ * entry any queued error matches wins.
+ */
 static const struct {
-	const char		*needle;
+	int			 reason;	/* in ERR_LIB_SSL */
 	enum metrics_handshake	 kind;
 	const char		*hint;
 } tls_hints[] = {
-	{ "certificate verify failed", METRICS_HS_CLIENT_CERT, NULL },
-	{ "wrong version number", METRICS_HS_NOT_TLS, "the client did not start a TLS "
-	    "handshake after its SSLRequest" },
-	{ "http request", METRICS_HS_NOT_TLS, "the client sent HTTP, not the PostgreSQL protocol" },
-	{ "unsupported protocol", METRICS_HS_VERSION, "the client's TLS versions are outside "
-	    "ssl_min_protocol_version..ssl_max_protocol_version" },
-	{ "no shared cipher", METRICS_HS_CIPHER, "the client offers no cipher allowed by "
-	    "ssl_ciphers" },
-	{ "no suitable key share", METRICS_HS_CIPHER, "the client offers no group allowed by "
-	    "ssl_ecdh_curve" },
-	{ "unknown ca", METRICS_HS_SERVER_CERT, "the client does not trust the certificate's issuer: "
-	    "check the client's sslrootcert, and that ssl_cert_file holds "
-	    "the leaf followed by every intermediate" },
-	{ "certificate unknown", METRICS_HS_SERVER_CERT, "the client rejected the server certificate "
-	    "(its sslrootcert does not lead to it, or the name does not match)" },
-	{ "bad certificate", METRICS_HS_SERVER_CERT, "the client rejected the server certificate" },
-	{ "certificate expired", METRICS_HS_SERVER_CERT, "the client says the server certificate has "
-	    "expired" },
-	{ "no application protocol", METRICS_HS_OTHER, "the client offered "
+	{ SSL_R_CERTIFICATE_VERIFY_FAILED, METRICS_HS_CLIENT_CERT, NULL },
+	{ SSL_R_WRONG_VERSION_NUMBER, METRICS_HS_NOT_TLS, "the client did not "
+	    "start a TLS handshake after its SSLRequest" },
+	{ SSL_R_HTTP_REQUEST, METRICS_HS_NOT_TLS, "the client sent HTTP, not "
+	    "the PostgreSQL protocol" },
+	{ SSL_R_UNSUPPORTED_PROTOCOL, METRICS_HS_VERSION, "the client's TLS "
+	    "versions are outside ssl_min_protocol_version.."
+	    "ssl_max_protocol_version" },
+	{ SSL_R_NO_SHARED_CIPHER, METRICS_HS_CIPHER, "the client offers no "
+	    "cipher allowed by ssl_ciphers" },
+	{ SSL_R_NO_SUITABLE_KEY_SHARE, METRICS_HS_CIPHER, "the client offers no "
+	    "group allowed by ssl_ecdh_curve" },
+	{ SSL_R_TLSV1_ALERT_UNKNOWN_CA, METRICS_HS_SERVER_CERT, "the client "
+	    "does not trust the certificate's issuer: check the client's "
+	    "sslrootcert, and that ssl_cert_file holds the leaf followed by "
+	    "every intermediate" },
+	{ SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN, METRICS_HS_SERVER_CERT,
+	    "the client rejected the server certificate (its sslrootcert does "
+	    "not lead to it, or the name does not match)" },
+	{ SSL_R_SSLV3_ALERT_BAD_CERTIFICATE, METRICS_HS_SERVER_CERT, "the "
+	    "client rejected the server certificate" },
+	{ SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED, METRICS_HS_SERVER_CERT, "the "
+	    "client says the server certificate has expired" },
+	{ SSL_R_NO_APPLICATION_PROTOCOL, METRICS_HS_OTHER, "the client offered "
 	    "ALPN protocols, none of them \"postgresql\"" },
-	{ "unexpected eof", METRICS_HS_EOF, "the client closed the connection during the "
-	    "handshake" },
+	{ SSL_R_UNEXPECTED_EOF_WHILE_READING, METRICS_HS_EOF, "the client "
+	    "closed the connection during the handshake" },
 };
 
+#define TLS_MAX_ERRORS	16
+
 enum metrics_handshake
-tls_describe_errors(const unsigned long *errs, size_t nerrs, char *buf,
-    size_t len)
+tls_describe_errors(char *buf, size_t len)
 {
-	enum metrics_handshake	 kind = METRICS_HS_OTHER;
+	unsigned long		 errs[TLS_MAX_ERRORS], e;
+	size_t			 nerrs = 0, n;
 	const char		*hint = NULL;
+	enum metrics_handshake	 kind = METRICS_HS_OTHER;
 	bool			 found = false;
-	size_t			 n;
 
 	buf[0] = '\0';
-	tls_error_list(errs, nerrs, buf, len);
+	while ((e = ERR_get_error()) != 0) {
+		if (nerrs < TLS_MAX_ERRORS)
+			errs[nerrs++] = e;
+		append_error(e, buf, len);
+	}
 	for (size_t i = 0; !found &&
 	    i < sizeof(tls_hints) / sizeof(tls_hints[0]); i++) {
-		if (strstr(buf, tls_hints[i].needle) != NULL) {
-			hint = tls_hints[i].hint;
-			kind = tls_hints[i].kind;
-			found = true;
+		for (size_t j = 0; !found && j < nerrs; j++) {
+			found = ERR_GET_LIB(errs[j]) == ERR_LIB_SSL &&
+			    ERR_GET_REASON(errs[j]) == tls_hints[i].reason;
+			if (found) {
+				hint = tls_hints[i].hint;
+				kind = tls_hints[i].kind;
+			}
 		}
 	}
 	n = strlen(buf);

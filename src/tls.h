@@ -45,45 +45,16 @@ SSL_CTX *tls_server_ctx_new(const struct config *, const struct tls_key *prev,
 /* Drop key's reference; tolerates an empty one. */
 void tls_key_clear(struct tls_key *key);
 
-/* The certificate's SHA-256 fingerprint, "AB:CD:...", or "?" on error. */
-void tls_fingerprint(X509 *, char *buf, size_t len);
 
-/* errs, then the thread's OpenSSL error queue, appended to buf as "a; b". */
-void tls_error_list(const unsigned long *errs, size_t nerrs, char *buf,
-    size_t len);
+/* The thread's OpenSSL error queue, drained, appended to buf as "a; b". */
+void tls_error_list(char *buf, size_t len);
 
 /*
- * "ORIGIN: could not load WHAT "PATH": <last OpenSSL error>" into err;
- * clears the queue, returns -1.
+ * Describe a failed client handshake from the thread's OpenSSL error queue
+ * (drained), with a hint for the common causes; the kind of failure comes
+ * from OpenSSL's reason codes.
  */
-int tls_fail_load(char *err, size_t errlen, const char *what,
-    const char *path, const char *origin);
-
-/*
- * Open PATH for reading without waiting on a FIFO: the descriptor, -1 with
- * errno set when it cannot be opened, TLS_NOT_REGULAR when it is not a
- * regular file (a FIFO, a device, a directory).
- */
-#define TLS_NOT_REGULAR	(-2)
-int tls_open_regular(const char *path);
-
-/*
- * A file that cannot be opened, by name, origin and OS error, or that is
- * not a regular file ("ORIGIN: WHAT "PATH" is not a regular file").
- */
-int tls_check_readable(const char *what, const char *path,
-    const char *origin, char *err, size_t errlen);
-
-/* Refuse key files others can read, as PostgreSQL does. */
-int tls_check_key_permissions(const char *path, char *err, size_t errlen);
-
-/*
- * Describe a failed handshake: every queued OpenSSL error (from the
- * bufferevent's own queue, first, then the thread's), plus a hint for the
- * common causes.  errs may be NULL.  Returns the kind of failure.
- */
-enum metrics_handshake tls_describe_errors(const unsigned long *errs, size_t nerrs, char *buf,
-    size_t len);
+enum metrics_handshake tls_describe_errors(char *buf, size_t len);
 
 /*
  * The same certificate, byte for byte (DER): what SCRAM channel binding

@@ -18,8 +18,9 @@
 #include <openssl/x509v3.h>
 
 #include "config.h"
+#include "fingerprint.h"
 #include "log.h"
-#include "tls.h"
+#include "tlsfile.h"
 #include "trust.h"
 
 static int	report_index = -1;
@@ -269,7 +270,7 @@ load_dir_crls(const char *dir, STACK_OF(X509_CRL) *crls)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		/* trust_load_crls() refused such entries; one may be new. */
-		if ((fd = tls_open_regular(path)) < 0)
+		if ((fd = tlsfile_open_regular(path)) < 0)
 			continue;
 		if ((f = fdopen(fd, "r")) == NULL) {
 			close(fd);
@@ -321,7 +322,7 @@ log_trust(X509_STORE *store, const struct config *cfg, struct trust_info *info)
 
 		trust_name(X509_get_subject_name(ca), name, sizeof(name));
 		trust_time_text(X509_get0_notAfter(ca), when, sizeof(when));
-		tls_fingerprint(ca, fp, sizeof(fp));
+		trust_fingerprint(ca, fp, sizeof(fp));
 		log_info("client certificates: trusted CA \"%s\", valid until "
 		    "%s, SHA256 Fingerprint=%s", name, when, fp);
 		for (int j = 0; j < sk_X509_CRL_num(crls); j++)
@@ -389,13 +390,13 @@ trust_load_crls(X509_STORE *store, const char *file, const char *file_origin,
 	X509_LOOKUP	*lu;
 
 	if (*file != '\0') {
-		if (tls_check_readable("CRL file", file, file_origin, err,
+		if (tlsfile_check_readable("CRL file", file, file_origin, err,
 		    errlen) != 0)
 			return -1;
 		lu = X509_STORE_add_lookup(store, X509_LOOKUP_file());
 		if (lu == NULL || X509_load_crl_file(lu, file,
 		    X509_FILETYPE_PEM) <= 0)
-			return tls_fail_load(err, errlen, "CRL file", file,
+			return tlsfile_fail_load(err, errlen, "CRL file", file,
 			    file_origin);
 	}
 	if (*dir != '\0') {
@@ -404,7 +405,7 @@ trust_load_crls(X509_STORE *store, const char *file, const char *file_origin,
 		lu = X509_STORE_add_lookup(store, X509_LOOKUP_hash_dir());
 		if (lu == NULL || X509_LOOKUP_add_dir(lu, dir,
 		    X509_FILETYPE_PEM) != 1)
-			return tls_fail_load(err, errlen, "CRL directory", dir,
+			return tlsfile_fail_load(err, errlen, "CRL directory", dir,
 			    dir_origin);
 	}
 	/* As PostgreSQL: the leaf and every intermediate are checked. */
@@ -429,15 +430,15 @@ trust_configure(SSL_CTX *ctx, const struct config *cfg,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (tls_check_readable("root certificate file", cfg->ssl_ca_file,
+	if (tlsfile_check_readable("root certificate file", cfg->ssl_ca_file,
 	    config_origin(cfg, CONFIG_SSL_CA_FILE), err, errlen) != 0)
 		return -1;
 	if (SSL_CTX_load_verify_locations(ctx, cfg->ssl_ca_file, NULL) != 1)
-		return tls_fail_load(err, errlen, "root certificate file",
+		return tlsfile_fail_load(err, errlen, "root certificate file",
 		    cfg->ssl_ca_file, config_origin(cfg, CONFIG_SSL_CA_FILE));
 	/* The CA names sent in CertificateRequest help clients choose. */
 	if ((names = SSL_load_client_CA_file(cfg->ssl_ca_file)) == NULL)
-		return tls_fail_load(err, errlen, "root certificate file",
+		return tlsfile_fail_load(err, errlen, "root certificate file",
 		    cfg->ssl_ca_file, config_origin(cfg, CONFIG_SSL_CA_FILE));
 	SSL_CTX_set_client_CA_list(ctx, names);
 
@@ -458,4 +459,19 @@ trust_configure(SSL_CTX *ctx, const struct config *cfg,
 	SSL_CTX_set_verify(ctx, mode, verify_cb);
 	log_trust(store, cfg, info);
 	return 0;
+}
+
+void
+trust_fingerprint(X509 *cert, char *buf, size_t len)
+{
+	unsigned char	md[EVP_MAX_MD_SIZE];
+	unsigned int	n = 0;
+
+	if (cert == NULL || X509_digest(cert, EVP_sha256(), md, &n) != 1 ||
+	    n != FINGERPRINT_LEN) {
+		ERR_clear_error();
+		snprintf(buf, len, "?");
+		return;
+	}
+	fingerprint_format(md, buf, len);
 }

@@ -59,6 +59,9 @@ int trust_peer_common_name(SSL *, char *buf, size_t len);
  */
 int trust_peer_dn(SSL *, char *buf, size_t len);
 
+/* The certificate's SHA-256 fingerprint, "AB:CD:...", or "?" on error. */
+void trust_fingerprint(X509 *, char *buf, size_t len);
+
 /* An X509_NAME in RFC 2253 form ("CN=alice,O=Example"). */
 void trust_name(const X509_NAME *, char *buf, size_t len);
 

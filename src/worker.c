@@ -13,7 +13,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
-#include "client.h"
+#include "conn.h"
 #include "gate.h"
 #include "health.h"
 #include "listener.h"
@@ -120,6 +120,7 @@ worker_init(struct worker *w, int id, const struct config *cfg, char *err,
 	w->ctl[0] = w->ctl[1] = -1;
 	w->reserve_fd = -1;
 	TAILQ_INIT(&w->conns);
+	TAILQ_INIT(&w->dead);
 	TAILQ_INIT(&w->preambles);
 	if (done_pipe[0] < 0 &&
 	    pipe2(done_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
@@ -131,6 +132,7 @@ worker_init(struct worker *w, int id, const struct config *cfg, char *err,
 	    memory_order_relaxed);
 	if ((w->reserve_fd = listener_reserve_open()) < 0 ||
 	    (w->base = new_base()) == NULL ||
+	    conn_worker_init(w) != 0 ||
 	    (w->scratch = malloc(RELAY_READ)) == NULL ||
 	    pipe2(w->ctl, O_CLOEXEC | O_NONBLOCK) != 0 ||
 	    (w->ctl_event = event_new(w->base, w->ctl[0], EV_READ | EV_PERSIST,

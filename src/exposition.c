@@ -1,7 +1,8 @@
 /*
- * metrics: the counters, rendered as Prometheus text for httpd.c's
- * GET /metrics.  Counting is a plain increment on the hot path; rendering
- * happens only when scraped.
+ * exposition: the counters of every worker, summed and rendered as
+ * Prometheus text for httpd.c's GET /metrics.  Counting is a plain
+ * increment on the hot path (metrics.h); rendering happens only when
+ * scraped.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -12,8 +13,8 @@
 
 #include <event2/buffer.h>
 
-#include "client.h"
 #include "config.h"
+#include "exposition.h"
 #include "gate.h"
 #include "log.h"
 #include "metrics.h"
@@ -164,7 +165,7 @@ startup_phase(struct evbuffer *out, const struct config *cfg)
 }
 
 void
-metrics_render(struct evbuffer *out)
+exposition_render(struct evbuffer *out)
 {
 	struct snapshot	*snap = gate_snapshot();
 	time_t		 now = time(NULL);
