@@ -91,6 +91,7 @@ enum config_key {
 	CONFIG_LOG_CONNECTIONS,
 	CONFIG_LOG_DESTINATION,
 	CONFIG_SHUTDOWN_TIMEOUT,
+	CONFIG_SHUTDOWN_DELAY,
 	CONFIG_BACKEND_CONNECT_TIMEOUT,
 	CONFIG_TCP_KEEPALIVES_IDLE,
 	CONFIG_TCP_KEEPALIVES_INTERVAL,
@@ -152,6 +153,7 @@ struct config {
 	bool		 log_connections;
 	int		 log_destination;	/* enum config_log_destination */
 	int		 shutdown_timeout;	/* seconds */
+	int		 shutdown_delay;	/* seconds */
 	int		 backend_connect_timeout;	/* milliseconds */
 	int		 tcp_keepalives_idle;	/* seconds; 0 = system default */
 	int		 tcp_keepalives_interval;

@@ -24,7 +24,20 @@
 
 #if RELAY_READ + CONN_HIGH_WATER > CONN_QUEUE_MAX
 #error "a read on top of a full queue must fit under CONN_QUEUE_MAX"
+/*
+ * The worker drains (worker->draining; worker->drain_force once
+ * shutdown_timeout is over).  A session ends with FATAL 57P01 at its next
+ * idle point, or now if it is at one; forced, at the next message
+ * boundary toward the client.  Called for every connection when the drain
+ * starts and when it is forced; the relay checks again after each read.
+ */
+void relay_drain(struct conn *);
+
 #endif
+
+/* How a drained session ends, as PostgreSQL's own shutdown says it. */
+#define RELAY_DRAIN_SQLSTATE	"57P01"
+#define RELAY_DRAIN_MESSAGE	"terminating connection due to administrator command"
 
 /* The backend is connected and has the StartupMessage queued. */
 void relay_start(struct conn *);
@@ -41,5 +54,14 @@ bool relay_at_boundary(const struct side *from);
  * transaction is open, and a session could end here without loss.
  */
 bool relay_backend_idle(const struct conn *);
+
+/*
+ * The worker drains (worker->draining; worker->drain_force once
+ * shutdown_timeout is over).  A session ends with FATAL 57P01 at its next
+ * idle point, or now if it is at one; forced, at the next message
+ * boundary toward the client.  Called for every connection when the drain
+ * starts and when it is forced; the relay checks again after each read.
+ */
+void relay_drain(struct conn *);
 
 #endif
