@@ -199,24 +199,48 @@ ended(struct side *s, bool eof, const char *reason)
  * rather than an unexpected EOF; an open transaction is rolled back.
  */
 static void
-drain_end(struct conn *c, const char *why)
+send_admin_shutdown(struct conn *c)
 {
-	static const uint8_t	terminate[] = { 'X', 0, 0, 0, 4 };
-	uint8_t			buf[PGPROTO_ERROR_MAX];
-	size_t			n;
+	uint8_t	buf[PGPROTO_ERROR_MAX];
+	size_t	n;
 
 	n = pgproto_build_error(buf, sizeof(buf), RELAY_DRAIN_SQLSTATE,
 	    RELAY_DRAIN_MESSAGE, NULL);
 	if (n <= sizeof(buf))
 		side_write(&c->client, buf, n);
+}
+
+static void
+send_terminate(struct conn *c)
+{
+	static const uint8_t	terminate[] = { 'X', 0, 0, 0, 4 };
+
 	if (c->backend.fd >= 0 && !c->backend.broken &&
 	    relay_at_boundary(&c->client) && side_queued(&c->backend) == 0)
 		side_write(&c->backend, terminate, sizeof(terminate));
+}
+
+static void
+drain_end(struct conn *c, const char *why)
+{
+	send_admin_shutdown(c);
+	send_terminate(c);
 	log_debug("session host=%s port=%s user=%s: ended for the shutdown "
 	    "(%s)", c->host, c->port, c->user, why);
 	c->end_reason = why;
 	METRICS_INC(c->worker, sessions_drained);
 	conn_close_after_flush(c, &c->client);
+}
+
+void
+relay_abort(struct conn *c)
+{
+	if (!relaying(c))
+		return;
+	/* One try each, between messages only: nothing waits for them. */
+	if (relay_at_boundary(&c->backend) && side_queued(&c->client) == 0)
+		send_admin_shutdown(c);
+	send_terminate(c);
 }
 
 /*

@@ -33,6 +33,13 @@
  */
 void relay_drain(struct conn *);
 
+/*
+ * Everything ends at once (SIGINT, SIGQUIT, a second SIGTERM): where the
+ * streams are between messages, one try at 57P01 to the client and
+ * Terminate to the backend, before the caller closes.
+ */
+void relay_abort(struct conn *);
+
 #endif
 
 /* How a drained session ends, as PostgreSQL's own shutdown says it. */
@@ -63,5 +70,12 @@ bool relay_backend_idle(const struct conn *);
  * starts and when it is forced; the relay checks again after each read.
  */
 void relay_drain(struct conn *);
+
+/*
+ * Everything ends at once (SIGINT, SIGQUIT, a second SIGTERM): where the
+ * streams are between messages, one try at 57P01 to the client and
+ * Terminate to the backend, before the caller closes.
+ */
+void relay_abort(struct conn *);
 
 #endif

@@ -47,6 +47,7 @@ static void
 on_command(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker	*w = arg;
+	struct conn	*c;
 	char		 cmd;
 
 	(void)what;
@@ -65,6 +66,8 @@ on_command(evutil_socket_t fd, short what, void *arg)
 		break;
 	case WORKER_CMD_QUIT:
 		listener_close_all(w);
+		TAILQ_FOREACH(c, &w->conns, entry)
+			relay_abort(c);
 		event_base_loopbreak(w->base);
 		break;
 	}
