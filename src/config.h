@@ -91,7 +91,6 @@ enum config_key {
 	CONFIG_LOG_CONNECTIONS,
 	CONFIG_LOG_DESTINATION,
 	CONFIG_SHUTDOWN_TIMEOUT,
-	CONFIG_SHUTDOWN_DELAY,
 	CONFIG_BACKEND_CONNECT_TIMEOUT,
 	CONFIG_TCP_KEEPALIVES_IDLE,
 	CONFIG_TCP_KEEPALIVES_INTERVAL,
@@ -100,6 +99,8 @@ enum config_key {
 	CONFIG_HALF_CLOSE_TIMEOUT,
 	CONFIG_MAX_STARTUP_CONNECTIONS,
 	CONFIG_MAX_STARTUP_CONNECTIONS_PER_HOST,
+	CONFIG_FILE_CHECK_INTERVAL,
+	CONFIG_SHUTDOWN_DELAY,
 	CONFIG_PROXY_PROTOCOL,
 	CONFIG_PROXY_PROTOCOL_NETWORKS,
 	CONFIG_NKEYS
@@ -153,7 +154,6 @@ struct config {
 	bool		 log_connections;
 	int		 log_destination;	/* enum config_log_destination */
 	int		 shutdown_timeout;	/* seconds */
-	int		 shutdown_delay;	/* seconds */
 	int		 backend_connect_timeout;	/* milliseconds */
 	int		 tcp_keepalives_idle;	/* seconds; 0 = system default */
 	int		 tcp_keepalives_interval;
@@ -162,6 +162,8 @@ struct config {
 	int		 half_close_timeout;	/* milliseconds; 0 = none */
 	int		 max_startup_connections;	/* 0: max_connections */
 	int		 max_startup_connections_per_host;	/* 0: half that */
+	int		 file_check_interval;	/* seconds; 0 = no watching */
+	int		 shutdown_delay;	/* seconds accepting after SIGTERM */
 	bool		 proxy_protocol;	/* PROXY headers from balancers */
 	char		*proxy_protocol_networks;	/* as written */
 	struct config_network proxy_networks[CONFIG_MAX_NETWORKS];

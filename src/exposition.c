@@ -47,6 +47,11 @@ static const char *const handshake_names[METRICS_HS_NREASONS] = {
 	[METRICS_HS_OTHER] = "other",
 };
 
+static const char *const trigger_names[GATE_RELOAD_NTRIGGERS] = {
+	[GATE_RELOAD_SIGNAL] = "signal",
+	[GATE_RELOAD_FILE] = "file",
+};
+
 static void
 family(struct evbuffer *out, const char *name, const char *type,
     const char *help)
@@ -160,11 +165,19 @@ exposition_render(struct evbuffer *out)
 	    "direction=\"backend_to_client\"} %llu\n",
 	    SUM(bytes_client_to_backend), SUM(bytes_backend_to_client));
 	family(out, "reloads_total", "counter",
-	    "Configuration reloads (SIGHUP), by result.");
-	evbuffer_add_printf(out, "pgsslgate_reloads_total{result=\"ok\"} %llu\n"
-	    "pgsslgate_reloads_total{result=\"failed\"} %llu\n",
-	    (unsigned long long)gate.reloads_ok,
-	    (unsigned long long)gate.reloads_failed);
+	    "Configuration reloads, by trigger (SIGHUP, or changed files) "
+	    "and result.");
+	for (int i = 0; i < GATE_RELOAD_NTRIGGERS; i++)
+		evbuffer_add_printf(out, "pgsslgate_reloads_total{trigger=\"%s\","
+		    "result=\"ok\"} %llu\npgsslgate_reloads_total{trigger="
+		    "\"%s\",result=\"failed\"} %llu\n", trigger_names[i],
+		    (unsigned long long)gate.reloads_ok[i], trigger_names[i],
+		    (unsigned long long)gate.reloads_failed[i]);
+	family(out, "last_reload_success_timestamp_seconds", "gauge",
+	    "When the configuration and certificates in force were loaded "
+	    "(Unix time).");
+	evbuffer_add_printf(out, "pgsslgate_last_reload_success_timestamp_"
+	    "seconds %lld\n", (long long)gate.last_reload_ok);
 	if (snap->tls != NULL && snap->trust.cert_not_after != 0) {
 		family(out, "certificate_expiry_seconds", "gauge",
 		    "Seconds until the serving certificate expires.");

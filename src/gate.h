@@ -81,6 +81,13 @@ struct worker {
 	_Atomic int64_t		 last_beat;	/* health_clock_ms(), for /healthz */
 };
 
+/* What made a reload happen, for the metrics. */
+enum gate_reload_trigger {
+	GATE_RELOAD_SIGNAL,		/* SIGHUP */
+	GATE_RELOAD_FILE,		/* filewatch.c saw new file contents */
+	GATE_RELOAD_NTRIGGERS
+};
+
 struct gate {
 	struct event_base	*base;		/* main thread: signals, metrics */
 	pthread_mutex_t		 lock;		/* guards snap */
@@ -88,8 +95,10 @@ struct gate {
 	atomic_uint		 nconns;	/* all workers: max_connections */
 	struct worker		*workers;
 	int			 nworkers;
-	uint64_t		 reloads_ok;	/* main thread only */
-	uint64_t		 reloads_failed;
+	/* Main thread only: by enum gate_reload_trigger. */
+	uint64_t		 reloads_ok[GATE_RELOAD_NTRIGGERS];
+	uint64_t		 reloads_failed[GATE_RELOAD_NTRIGGERS];
+	time_t			 last_reload_ok;	/* or the start */
 	atomic_bool		 listening;	/* workers accept: /readyz */
 	atomic_bool		 draining;	/* SIGTERM came: /readyz says so */
 };

@@ -19,6 +19,7 @@
 
 #include "check.h"
 #include "config.h"
+#include "filewatch.h"
 #include "gate.h"
 #include "httpd.h"
 #include "listener.h"
@@ -62,18 +63,21 @@ usage(FILE *out)
 	    "Without CONFIG_FILE, the -c options alone configure it, e.g.\n"
 	    "  pgsslgate -c port=6432 -c backend_port=5432 -c require_ssl=on "
 	    "\\\n    -c ssl_cert_file=server.crt -c ssl_key_file=server.key\n\n"
-	    "Signals: SIGHUP reloads, SIGTERM drains sessions at their idle "
-	    "points\n(shutdown_delay, shutdown_timeout), a second SIGTERM, "
+	    "Signals: SIGHUP reloads (as changed files do, "
+	    "file_check_interval),\nSIGTERM drains sessions at their idle "
+	    "points (shutdown_delay, shutdown_timeout),\na second SIGTERM, "
 	    "SIGQUIT or SIGINT stop at once.\n"
 	    "See pgsslgate(8) and pgsslgate.conf(5).\n");
 }
 
 /*
  * The configuration from the command line: the file first, then every -c
- * wherever it stood, so -c wins.  Used at start and on every SIGHUP.
+ * wherever it stood, so -c wins.  Used at start and on every reload; with
+ * fsp, *fsp gets the file watcher's capture, begun before the file is read.
  */
 static struct config *
-load_config(int argc, char **argv, char *err, size_t errlen)
+load_config(int argc, char **argv, char *err, size_t errlen,
+    struct filewatch_set **fsp)
 {
 	struct config	*cfg;
 	const char	*file = NULL;
@@ -104,6 +108,8 @@ load_config(int argc, char **argv, char *err, size_t errlen)
 		} else
 			file = argv[i];
 	}
+	if (fsp != NULL)
+		*fsp = filewatch_capture_begin(file);
 	if (file != NULL && config_load_file(cfg, file, err, errlen) != 0)
 		goto fail;
 	for (int i = 1; i < argc; i++) {
@@ -118,6 +124,10 @@ load_config(int argc, char **argv, char *err, size_t errlen)
 	}
 	return cfg;
 fail:
+	if (fsp != NULL) {
+		filewatch_set_free(*fsp);
+		*fsp = NULL;
+	}
 	config_unref(cfg);
 	return NULL;
 }
@@ -170,25 +180,35 @@ apply_log_destination(const struct config *cfg)
 }
 
 /*
- * SIGHUP: re-read the file and every certificate, key, CA and CRL, even
- * if no path changed.  New connections get the new snapshot; sessions keep
- * the one they started with.  On any failure the old one stays in force.
+ * SIGHUP, or new file contents (filewatch.c): re-read the file and every
+ * certificate, key, CA and CRL, even if no path changed.  New connections
+ * get the new snapshot; sessions keep the one they started with.  On any
+ * failure the old one stays in force.
  */
 static void
-reload(void)
+reload(enum gate_reload_trigger trigger)
 {
 	const struct config	*old = started_cfg;
-	struct snapshot		*snap;
+	struct filewatch_set	*fs = NULL;
+	struct snapshot		*snap = NULL;
 	struct config		*cfg;
 	char			 err[1024];
 	unsigned		 open;
 
-	log_info("received SIGHUP; reloading the configuration");
-	sdnotify_reloading("reloading the configuration");
-	if ((cfg = load_config(saved_argc, saved_argv, err, sizeof(err))) ==
-	    NULL || (snap = snapshot_new(cfg, gate.snap, err, sizeof(err))) ==
-	    NULL) {
-		gate.reloads_failed++;
+	if (trigger == GATE_RELOAD_SIGNAL) {
+		log_info("received SIGHUP; reloading the configuration");
+		sdnotify_reloading("reloading the configuration");
+	} else
+		sdnotify_reloading("files changed: reloading the configuration");
+	if ((cfg = load_config(saved_argc, saved_argv, err, sizeof(err),
+	    &fs)) != NULL) {
+		filewatch_capture_add(fs, cfg);
+		snap = snapshot_new(cfg, gate.snap, err, sizeof(err));
+	}
+	if (snap == NULL) {
+		gate.reloads_failed[trigger]++;
+		filewatch_set_free(fs);
+		filewatch_failed();
 		log_error("reload failed, still serving with the previous "
 		    "configuration and certificates: %s", err);
 		/* systemd leaves "reloading" only on READY=1, failed or not. */
@@ -212,7 +232,9 @@ reload(void)
 		log_warn("require_ssl = on has no effect while ssl = off");
 	raise_fd_limit(snap->cfg->max_connections, gate.nworkers);
 	gate_set_snapshot(snap);
-	gate.reloads_ok++;
+	gate.reloads_ok[trigger]++;
+	gate.last_reload_ok = time(NULL);
+	filewatch_loaded(gate.base, fs, snap->cfg->file_check_interval);
 	open = atomic_load(&gate.nconns);
 	log_info("configuration reloaded: ssl = %s, require_ssl = %s, "
 	    "clientcert = %s, backend %s; %u open connection%s keep their "
@@ -227,6 +249,12 @@ reload(void)
 	sdnotify_state("READY=1", "configuration reloaded: ssl = %s, "
 	    "require_ssl = %s, backend %s", snap->cfg->ssl ? "on" : "off",
 	    snap->cfg->require_ssl ? "on" : "off", snap->backend_name);
+}
+
+static void
+reload_on_file_change(void)
+{
+	reload(GATE_RELOAD_FILE);
 }
 
 static void
@@ -347,7 +375,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	(void)arg;
 	switch (sig) {
 	case SIGHUP:
-		reload();
+		reload(GATE_RELOAD_SIGNAL);
 		return;
 	case SIGINT:
 		quit_now("received SIGINT");
@@ -358,18 +386,24 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	}
 	/* PgBouncer's convention: a second SIGTERM means now. */
 	if (drain_stage != DRAIN_NONE) {
-		quit_now("received SIGTERM again");
+		quit_now(drain_stage == DRAIN_DELAY ? "received SIGTERM again "
+		    "during shutdown_delay" : "received SIGTERM again");
 		return;
 	}
 	/* /readyz says "draining" from now until the last session ends. */
 	atomic_store(&gate.draining, true);
 	drain_timeout = cfg->shutdown_timeout;
+	/*
+	 * shutdown_delay: go on accepting while /readyz says draining, so a
+	 * load balancer (Kubernetes' endpoints) stops sending clients here
+	 * before the listeners close.
+	 */
 	if (cfg->shutdown_delay > 0) {
 		drain_stage = DRAIN_DELAY;
-		sdnotify_state("STOPPING=1", "draining: still accepting for "
-		    "shutdown_delay (%d s)", cfg->shutdown_delay);
-		log_info("received SIGTERM; /readyz reports draining; still "
-		    "accepting connections for shutdown_delay (%d s)",
+		sdnotify_state("STOPPING=1", "stopping: still accepting for "
+		    "shutdown_delay = %d s", cfg->shutdown_delay);
+		log_info("received SIGTERM; still accepting connections for "
+		    "shutdown_delay = %d s, then closing the listeners",
 		    cfg->shutdown_delay);
 		drain_arm(cfg->shutdown_delay);
 		return;
@@ -484,8 +518,8 @@ run_check(void)
 	char		 err[1024];
 
 	log_set_target(LOG_TARGET_REPORT);
-	if ((cfg = load_config(saved_argc, saved_argv, err, sizeof(err))) ==
-	    NULL) {
+	if ((cfg = load_config(saved_argc, saved_argv, err, sizeof(err),
+	    NULL)) == NULL) {
 		log_error("%s", err);
 		goto verdict;
 	}
@@ -516,6 +550,7 @@ main(int argc, char **argv)
 	struct event	*signals[5] = { NULL, NULL, NULL, NULL, NULL };
 	static const int signums[5] = { SIGHUP, SIGTERM, SIGINT, SIGQUIT, 0 };
 	struct event	*done_event = NULL;
+	struct filewatch_set *fs = NULL;
 	struct config	*cfg;
 	char		 err[1024];
 	bool		 check = false;
@@ -550,14 +585,17 @@ main(int argc, char **argv)
 	if (check)
 		return run_check();
 
-	if ((cfg = load_config(argc, argv, err, sizeof(err))) == NULL) {
+	if ((cfg = load_config(argc, argv, err, sizeof(err), &fs)) == NULL) {
 		fprintf(stderr, "pgsslgate: %s\n", err);
 		return 1;
 	}
+	filewatch_capture_add(fs, cfg);
 	if ((gate.snap = snapshot_new(cfg, NULL, err, sizeof(err))) == NULL) {
+		filewatch_set_free(fs);
 		log_fatal("%s", err);
 		return 1;
 	}
+	gate.last_reload_ok = time(NULL);
 	cfg = gate.snap->cfg;
 	started_cfg = config_ref(cfg);
 	if (cfg->require_ssl && !cfg->ssl)
@@ -611,6 +649,9 @@ main(int argc, char **argv)
 		log_fatal("could not set up the event loop");
 		goto out;
 	}
+	filewatch_set_reload(reload_on_file_change);
+	filewatch_loaded(gate.base, fs, cfg->file_check_interval);
+	fs = NULL;
 	for (; started < gate.nworkers; started++) {
 		if (worker_start(&gate.workers[started]) != 0) {
 			log_fatal("could not start worker thread %d", started);
@@ -648,6 +689,8 @@ out:
 		event_free(done_event);
 	if (drain_timer != NULL)
 		event_free(drain_timer);
+	filewatch_stop();
+	filewatch_set_free(fs);
 	if (gate.base != NULL)
 		event_base_free(gate.base);
 	snapshot_unref(gate.snap);

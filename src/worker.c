@@ -73,7 +73,12 @@ on_command(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* The loop still turns: /healthz reads the stamp from the main thread. */
+/*
+ * The loop still turns: /healthz reads the stamp from the main thread.
+ * Also take back a reserve descriptor that another worker's accept() won
+ * during an exhaustion (listener.c): otherwise this worker could not
+ * answer 53300 the next time, and would hold one descriptor fewer.
+ */
 static void
 on_beat(evutil_socket_t fd, short what, void *arg)
 {
@@ -83,6 +88,8 @@ on_beat(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	atomic_store_explicit(&w->last_beat, health_clock_ms(),
 	    memory_order_relaxed);
+	if (w->reserve_fd < 0)
+		w->reserve_fd = listener_reserve_open();
 }
 
 static void *

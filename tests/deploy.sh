@@ -192,14 +192,6 @@ cp "$WORK/pgsslgate.conf" "$ROOT$CONF_PATH"
 if [ "$(id -u)" -eq 0 ]; then KEY_MODE=0640; else KEY_MODE=0600; fi
 secret_volume "$KEY_MODE"
 
-# shutdown_delay comes with another change (the file watch and the delay
-# before the drain); a build without it is checked on the rest, and says so.
-"$GATE_BIN" --check -c shutdown_delay=1s >"$WORK/delay.out" 2>&1 || true
-if grep -q 'unrecognized configuration parameter "shutdown_delay"' "$WORK/delay.out"; then
-	note "this build has no shutdown_delay: --check runs without that line"
-	sed -i '/^[[:space:]]*shutdown_delay/d' "$ROOT$CONF_PATH"
-fi
-
 pg_start
 run_check() {
 	"$GATE_BIN" --check "$ROOT$CONF_PATH" \

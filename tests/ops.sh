@@ -81,7 +81,8 @@ finding() {
 start_gate() {
 	local name=$1
 	shift
-	tls_gate_start "$name" on "$PG_PORT" "$@"
+	# The reloads here are SIGHUP's: no file watcher racing the cp(1)s.
+	tls_gate_start "$name" on "$PG_PORT" -c file_check_interval=0 "$@"
 }
 
 # start_metrics_gate NAME [ARGS...]: start_gate with metrics_listen on a fresh
@@ -459,17 +460,17 @@ test_reload_swaps_certificate() {
 		tls_refused "$port" root.crt
 	check "the session opened before the reload runs SELECT 1 again on the same connection" \
 		release_session held_reload
-	check "reloads_total{result=\"ok\"} is 1, {result=\"failed\"} 0" \
+	check "reloads_total{trigger=\"signal\"}: ok 1, failed 0" \
 		metric_pair reload 1 0
 	check "no ERROR or WARNING in the log of a clean reload" \
 		log_count_is reload 0 "(ERROR|WARNING):"
 	gate_stop reload
 }
 
-# metric_pair NAME OK FAILED: the reload counters of gate NAME.
+# metric_pair NAME OK FAILED: the SIGHUP reload counters of gate NAME.
 metric_pair() {
-	metric_in "$1" 'pgsslgate_reloads_total{result="ok"}' "$2" "$2" &&
-		metric_in "$1" 'pgsslgate_reloads_total{result="failed"}' "$3" "$3"
+	metric_in "$1" 'pgsslgate_reloads_total{trigger="signal",result="ok"}' "$2" "$2" &&
+		metric_in "$1" 'pgsslgate_reloads_total{trigger="signal",result="failed"}' "$3" "$3"
 }
 
 test_reload_broken_key() {
@@ -490,7 +491,7 @@ test_reload_broken_key() {
 		tls_ok "$port" root.crt
 	check "after the failed reload, no 'configuration reloaded' is logged" \
 		log_count_is badkey 0 "configuration reloaded"
-	check "reloads_total{result=\"failed\"} counts the failed reload (ok 0, failed 1)" \
+	check "reloads_total{trigger=\"signal\",result=\"failed\"} counts the failed reload (ok 0, failed 1)" \
 		metric_pair badkey 0 1
 
 	cp "$CERTS/server.key" "$live_key"
@@ -787,8 +788,11 @@ test_metrics() {
 		'pgsslgate_tls_handshake_failures_total{reason="other"}' \
 		'pgsslgate_bytes_relayed_total{direction="client_to_backend"}' \
 		'pgsslgate_bytes_relayed_total{direction="backend_to_client"}' \
-		'pgsslgate_reloads_total{result="ok"}' \
-		'pgsslgate_reloads_total{result="failed"}' \
+		'pgsslgate_reloads_total{trigger="signal",result="ok"}' \
+		'pgsslgate_reloads_total{trigger="signal",result="failed"}' \
+		'pgsslgate_reloads_total{trigger="file",result="ok"}' \
+		'pgsslgate_reloads_total{trigger="file",result="failed"}' \
+		pgsslgate_last_reload_success_timestamp_seconds \
 		pgsslgate_certificate_expiry_seconds
 	[ -s "$before" ] || return 0
 

@@ -1427,6 +1427,45 @@ test_half_close_timeout_default_units_and_zero(void **state)
 	assert_rejected(cfg, "half_close_timeout = -1\n", err);
 }
 
+/* ------------------------------------------------------------------ */
+/* Live operations: file_check_interval, shutdown_delay                 */
+/* ------------------------------------------------------------------ */
+
+static void
+test_file_check_interval_default_zero_and_range(void **state)
+{
+	struct config	*cfg = *state;
+	char		 err[ERRLEN];
+
+	assert_int_equal(cfg->file_check_interval, 5);
+	assert_int_equal(parse(cfg, "file_check_interval = 0\n", "t.conf",
+	    err), 0);
+	assert_int_equal(cfg->file_check_interval, 0);
+	assert_int_equal(parse(cfg, "file_check_interval = 1min\n", "t.conf",
+	    err), 0);
+	assert_int_equal(cfg->file_check_interval, 60);
+	assert_rejected(cfg, "file_check_interval = 2h\n", err);
+	assert_err_has(err, "file_check_interval");
+	assert_rejected(cfg, "file_check_interval = 500ms\n", err);
+	assert_rejected(cfg, "file_check_interval = -1\n", err);
+}
+
+static void
+test_shutdown_delay_default_zero_and_range(void **state)
+{
+	struct config	*cfg = *state;
+	char		 err[ERRLEN];
+
+	assert_int_equal(cfg->shutdown_delay, 0);
+	assert_int_equal(set_opt(cfg, "shutdown_delay=5s", err), 0);
+	assert_int_equal(cfg->shutdown_delay, 5);
+	assert_int_equal(parse(cfg, "shutdown_delay = 1h\n", "t.conf", err), 0);
+	assert_int_equal(cfg->shutdown_delay, 3600);
+	assert_rejected(cfg, "shutdown_delay = 3601\n", err);
+	assert_err_has(err, "shutdown_delay");
+	assert_rejected(cfg, "shutdown_delay = 1500ms\n", err);
+}
+
 static void
 test_startup_caps_derive_from_max_connections(void **state)
 {
@@ -1807,6 +1846,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		TEST(test_half_close_timeout_default_units_and_zero),
 		TEST(test_startup_caps_derive_from_max_connections),
+		TEST(test_file_check_interval_default_zero_and_range),
+		TEST(test_shutdown_delay_default_zero_and_range),
 		TEST(test_defaults_match_documentation),
 		TEST(test_defaults_have_origin_default_and_validate),
 		TEST(test_key_names_are_the_config_file_spellings),
