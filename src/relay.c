@@ -45,6 +45,11 @@ pass_on(struct side *from, const unsigned char *p, size_t n)
 	/* Both ways are typed messages: the StartupMessage went before. */
 	pgstream_scan(&from->msgs, p, n);
 	side_write(from->peer, p, n);
+	/* For the drain's idle point: see at_idle_point(). */
+	if (from == &c->client)
+		c->asked = true;
+	else if (pgstream_idle(&from->msgs))
+		c->asked = false;
 	/* A backend that talks after the client's end is not silent. */
 	if (from == &c->backend && c->state == CONN_HALF_CLOSED)
 		conn_restart_timer(c);
@@ -245,13 +250,17 @@ relay_abort(struct conn *c)
 
 /*
  * An idle point: the backend's last word was ReadyForQuery 'I', it has
- * gone to the client, and the client has asked nothing since (a pipelined
- * query would be lost unseen: pgstream_answered).
+ * gone to the client, and the client has asked nothing since: no query
+ * or Sync still to be answered (a pipelined one: pgstream_answered), and
+ * no bytes at all after that ReadyForQuery (Parse, Bind, Execute with a
+ * Flush, no Sync yet).  Ending there loses nothing, and the client knows
+ * its next statement did not run.
  */
 static bool
 at_idle_point(const struct conn *c)
 {
-	return relay_backend_idle(c) && relay_at_boundary(&c->client) &&
+	return relay_backend_idle(c) && !c->asked &&
+	    relay_at_boundary(&c->client) &&
 	    pgstream_answered(&c->client.msgs, &c->backend.msgs);
 }
 
