@@ -61,8 +61,7 @@ client() {
 
 # says NAME ERE [SECONDS]: the client's output has a line matching ERE.
 says() {
-	local i
-	for i in $(seq 1 $((${3:-10} * 20))); do
+	for _ in $(seq 1 $((${3:-10} * 20))); do
 		grep -Eq -- "$2" "$WORK/$1.out" 2>/dev/null && return 0
 		sleep 0.05
 	done
@@ -204,8 +203,7 @@ test_idle_and_transaction() {
 # log_wait NAME ERE [MIN]: the gate's log gets a line matching ERE within
 # 10 s.
 log_wait() {
-	local i
-	for i in $(seq 1 200); do
+	for _ in $(seq 1 200); do
 		grep -Eq -- "$2" "$(gate_log "$1")" && return 0
 		sleep 0.05
 	done
@@ -405,6 +403,15 @@ every_session_back() {
 	EOF
 }
 
+statements_ran() {
+	[ "$(state statements)" -gt 0 ]
+}
+
+none_failed() {
+	echo "failed statements: $(state failed)"
+	[ "$(state failed)" = 0 ]
+}
+
 rows_match() {
 	local rows n
 	rows=$("$PSQL" -XAtq -h "$PG_DIR" -p "$PG_PORT" -U postgres -d postgres \
@@ -431,7 +438,7 @@ test_rolling_restart() {
 	WORKLOAD_PID=$!
 	sleep 2
 	check "the $WRITERS writers are running statements through HAProxy" \
-		eval '[ "$(state statements)" -gt 0 ]'
+		statements_ran
 	restart g1
 	restart g2
 	touch "$WORK/workload.stop"
@@ -442,8 +449,7 @@ test_rolling_restart() {
 	note "rolling restart: statements=$(state statements) failed=$(state failed)" \
 		"reconnects=$(state reconnects) connect_retries=$(state connect_retries)" \
 		"per restart:$RESTART_COUNTS"
-	check "no statement failed during the rolling restart" \
-		eval '[ "$(state failed)" = 0 ] || { show "$WORK/workload.json"; false; }'
+	check "no statement failed during the rolling restart" none_failed
 	check "every session was ended by a drain and re-established" every_session_back
 	check "every statement counted as executed is in the table once (none ran twice or was lost)" \
 		rows_match

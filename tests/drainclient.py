@@ -121,6 +121,7 @@ class Counts:
         tmp = path + ".tmp"
         with open(tmp, "w") as f:
             json.dump(state, f)
+            f.write("\n")
         os.replace(tmp, path)
 
 
