@@ -196,13 +196,7 @@ ended(struct side *s, bool eof, const char *reason)
 	conn_close_after_flush(c, s->peer);
 }
 
-/*
- * The end of a drained session, PostgreSQL's own words for it: libpq and
- * the drivers know 57P01 as "the server ended this session; reconnect".
- * The client-bound stream is at a message boundary.  The backend is told
- * Terminate when what went to it is whole, so it logs an orderly end
- * rather than an unexpected EOF; an open transaction is rolled back.
- */
+/* PostgreSQL's own words for a shutdown: FATAL 57P01. */
 static void
 send_admin_shutdown(struct conn *c)
 {
@@ -225,6 +219,13 @@ send_terminate(struct conn *c)
 		side_write(&c->backend, terminate, sizeof(terminate));
 }
 
+/*
+ * The end of a drained session, with the client-bound stream at a message
+ * boundary: libpq and the drivers know 57P01 as "the server ended this
+ * session; reconnect".  The backend is told Terminate when what went to it
+ * is whole, so it logs an orderly end rather than an unexpected EOF; an
+ * open transaction is rolled back.
+ */
 static void
 drain_end(struct conn *c, const char *why)
 {
