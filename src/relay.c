@@ -163,7 +163,7 @@ relaying(const struct conn *c)
  * reads the answer slowly) nothing is counted (conn.c's silence timer).
  */
 static void
-client_half_closed(struct conn *c)
+half_closed(struct conn *c)
 {
 	c->end_reason = "client closed the connection";
 	conn_set_state(c, CONN_HALF_CLOSED, &relay_phase);
@@ -178,7 +178,7 @@ ended(struct side *s, bool eof, const char *reason)
 	bool		 from_client = s == &c->client;
 
 	if (from_client && eof && c->state == CONN_RELAY) {
-		client_half_closed(c);
+		half_closed(c);
 		return;
 	}
 	if (eof) {
