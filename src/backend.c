@@ -47,7 +47,7 @@ backend_failed(struct conn *c, const char *why)
 
 	/* allow's TLS retry failed: the plaintext refusal says more. */
 	snprintf(msg, sizeof(msg), "could not connect to backend %s: %s%s%s%s",
-	    c->snap->backend_name, why, c->allow_refusal != NULL ?
+	    c->route->backend_name, why, c->allow_refusal != NULL ?
 	    " (the plaintext attempt was refused: \"" : "",
 	    c->allow_refusal != NULL ? c->allow_refusal : "",
 	    c->allow_refusal != NULL ? "\")" : "");
@@ -75,7 +75,7 @@ static void
 connect_failed(struct conn *c, int err)
 {
 	side_close(&c->backend);
-	if (++c->backend_try < c->snap->nbackend) {
+	if (++c->backend_try < c->route->nbackend) {
 		try_address(c);
 		return;
 	}
@@ -90,7 +90,7 @@ send_startup(struct conn *c)
 	if (c->cancel) {
 		METRICS_INC(c->worker, cancels);
 		log_info("forwarding cancel request from host=%s port=%s to "
-		    "backend %s%s", c->host, c->port, c->snap->backend_name,
+		    "backend %s%s", c->host, c->port, c->route->backend_name,
 		    c->backend.ssl != NULL ? " over TLS" : "");
 		conn_set_state(c, CONN_CANCEL, &backend_phase);
 		return;
@@ -130,7 +130,7 @@ probe(struct conn *c)
 			c->allow_refusal = strdup(text);
 		log_info("backend %s refused the plaintext session of host=%s "
 		    "port=%s; retrying over TLS (backend_sslmode = allow)",
-		    c->snap->backend_name, c->host, c->port);
+		    c->route->backend_name, c->host, c->port);
 		reconnect(c, WANT_TLS_REQUIRED);
 		return;
 	}
@@ -151,12 +151,12 @@ tls_failed(struct conn *c, bool timeout)
 	/* libpq's prefer falls back to plaintext when TLS fails. */
 	if (c->backend_want_tls == WANT_TLS_OPTIONAL) {
 		log_info("TLS to backend %s failed (%s); trying plaintext "
-		    "(backend_sslmode = prefer)", c->snap->backend_name, why);
+		    "(backend_sslmode = prefer)", c->route->backend_name, why);
 		reconnect(c, WANT_PLAIN);
 		return;
 	}
 	log_info("TLS to backend %s failed for host=%s port=%s: %s",
-	    c->snap->backend_name, c->host, c->port, why);
+	    c->route->backend_name, c->host, c->port, why);
 	backend_failed(c, why);
 }
 
@@ -170,7 +170,7 @@ handshake(struct conn *c)
 		tls_failed(c, false);
 		return;
 	case SIDE_HS_DONE:
-		log_debug("TLS to backend %s: %s %s", c->snap->backend_name,
+		log_debug("TLS to backend %s: %s %s", c->route->backend_name,
 		    SSL_get_version(c->backend.ssl),
 		    SSL_get_cipher_name(c->backend.ssl));
 		send_startup(c);
@@ -220,7 +220,7 @@ ssl_answer(struct conn *c)
 		if (b->in.len > 0) {
 			log_warn("backend %s sent unencrypted data after "
 			    "accepting SSL; possible man-in-the-middle",
-			    c->snap->backend_name);
+			    c->route->backend_name);
 			backend_failed(c, "received unencrypted data after "
 			    "SSL response");
 			return;
@@ -255,7 +255,7 @@ connected(struct conn *c)
 	};
 
 	gate_tune_socket(c->backend.fd,
-	    c->snap->backend[c->backend_try].ss.ss_family, c->snap->cfg);
+	    c->route->backend[c->backend_try].ss.ss_family, c->snap->cfg);
 	if (c->backend_want_tls == WANT_PLAIN) {
 		send_startup(c);
 		return;
@@ -344,7 +344,7 @@ backend_timeout(struct conn *c, enum conn_timer t)
 		}
 		snprintf(msg, sizeof(msg), "could not connect to backend %s: "
 		    "timed out after authentication_timeout",
-		    c->snap->backend_name);
+		    c->route->backend_name);
 		conn_refuse(c, METRICS_REFUSED_BACKEND, "08006", msg, NULL);
 		return;
 	}
@@ -366,7 +366,7 @@ backend_timeout(struct conn *c, enum conn_timer t)
 static void
 try_address(struct conn *c)
 {
-	const struct backend_addr	*a = &c->snap->backend[c->backend_try];
+	const struct backend_addr	*a = &c->route->backend[c->backend_try];
 	int				 err;
 
 	if ((err = side_connect(&c->backend, (const struct sockaddr *)&a->ss,

@@ -71,7 +71,7 @@ compare_certs(const struct snapshot *snap, SSL *ssl)
 	if (tls_same_cert(mine, theirs))
 		log_info("backend %s presents the gate's own certificate "
 		    "(SHA-256 %s): SCRAM channel binding holds end to end",
-		    snap->backend_name, fp_mine);
+		    snap->route.backend_name, fp_mine);
 	else
 		log_warn("backend %s presents a certificate (SHA-256 %s) other "
 		    "than the gate's ssl_cert_file (SHA-256 %s): TLS clients "
@@ -79,7 +79,7 @@ compare_certs(const struct snapshot *snap, SSL *ssl)
 		    "prefer, the default, or require) will be refused; they "
 		    "must connect with channel_binding=disable, or the gate "
 		    "must serve the backend's certificate and key",
-		    snap->backend_name, fp_theirs, fp_mine);
+		    snap->route.backend_name, fp_theirs, fp_mine);
 }
 
 /* SSLRequest and a TLS handshake on a connected socket, as a session would. */
@@ -99,7 +99,7 @@ check_tls(const struct snapshot *snap, int fd)
 	if (fcntl(fd, F_SETFL, 0) != 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0) {
-		log_warn("backend %s: %s", snap->backend_name, strerror(errno));
+		log_warn("backend %s: %s", snap->route.backend_name, strerror(errno));
 		return;
 	}
 	pgproto_put32(req, sizeof(req));
@@ -109,11 +109,11 @@ check_tls(const struct snapshot *snap, int fd)
 		if (must)
 			log_warn("backend %s: no TLS (answer to the SSL request: "
 			    "%s), but backend_sslmode = %s requires it",
-			    snap->backend_name, answer == PGPROTO_SSL_DECLINE ?
+			    snap->route.backend_name, answer == PGPROTO_SSL_DECLINE ?
 			    "N" : "none", config_sslmode_name(cfg->backend_sslmode));
 		else
 			log_info("backend %s does not offer TLS; sessions go "
-			    "to it in plaintext", snap->backend_name);
+			    "to it in plaintext", snap->route.backend_name);
 		return;
 	}
 	if ((ssl = backend_tls_new(snap->backend_tls, cfg)) == NULL ||
@@ -121,15 +121,15 @@ check_tls(const struct snapshot *snap, int fd)
 		backend_tls_describe(ssl, why, sizeof(why));
 		if (must)
 			log_warn("backend %s: TLS handshake failed: %s",
-			    snap->backend_name, why);
+			    snap->route.backend_name, why);
 		else
 			log_info("backend %s: TLS handshake failed (sessions "
-			    "go on in plaintext): %s", snap->backend_name, why);
+			    "go on in plaintext): %s", snap->route.backend_name, why);
 		SSL_free(ssl);
 		ERR_clear_error();
 		return;
 	}
-	log_info("backend %s: %s %s", snap->backend_name, SSL_get_version(ssl),
+	log_info("backend %s: %s %s", snap->route.backend_name, SSL_get_version(ssl),
 	    SSL_get_cipher_name(ssl));
 	if (snap->tls != NULL)
 		compare_certs(snap, ssl);
@@ -143,17 +143,17 @@ check_backend(const struct snapshot *snap)
 {
 	int	err = 0, fd = -1;
 
-	for (int i = 0; i < snap->nbackend; i++)
-		if ((err = try_connect(&snap->backend[i],
+	for (int i = 0; i < snap->route.nbackend; i++)
+		if ((err = try_connect(&snap->route.backend[i],
 		    snap->cfg->backend_connect_timeout, &fd)) == 0)
 			break;
 	if (err == 0) {
-		log_info("backend %s accepts connections", snap->backend_name);
+		log_info("backend %s accepts connections", snap->route.backend_name);
 		if (snap->backend_tls != NULL)
 			check_tls(snap, fd);
 		close(fd);
 	} else
 		log_warn("backend %s: could not connect: %s (sessions will be "
-		    "refused with 08006 until it is up)", snap->backend_name,
+		    "refused with 08006 until it is up)", snap->route.backend_name,
 		    strerror(err));
 }

@@ -11,10 +11,12 @@
 #include <openssl/err.h>
 
 #include "backend.h"
+#include "cancelkey.h"
 #include "client.h"
 #include "config.h"
 #include "conn.h"
 #include "log.h"
+#include "sni.h"
 #include "startup.h"
 #include "tls.h"
 #include "trust.h"
@@ -154,6 +156,34 @@ peer_facts(struct conn *c, struct startup_peer *p)
 	}
 }
 
+
+/*
+ * ssl_sni with several backends: a CancelRequest goes to the backend of
+ * the session whose key it carries (libpq before 17 sends it in plaintext,
+ * without a server name).  An unknown key goes where it would without the
+ * table (the server name's backend, or the default one): a backend ignores
+ * a key it did not issue.
+ */
+static void
+cancel_route(struct conn *c)
+{
+	struct cancelkey	key;
+
+	if (cancelkey_from_request(c->startup, c->startup_len, &key) != 0 ||
+	    (c->cancel_route = malloc(sizeof(*c->cancel_route))) == NULL)
+		return;
+	if (!cancelkey_lookup(&key, c->cancel_route,
+	    sizeof(*c->cancel_route))) {
+		log_info("cancel request from host=%s port=%s: no session "
+		    "of this gate has its key; sending it to backend %s",
+		    c->host, c->port, c->route->backend_name);
+		free(c->cancel_route);
+		c->cancel_route = NULL;
+		return;
+	}
+	c->route = c->cancel_route;
+}
+
 /*
  * Carry out one startup verdict.  Returns true when the caller should go
  * on with what is buffered, false when the connection moved on or ended.
@@ -235,6 +265,8 @@ carry_out(struct conn *c, const struct startup_step *s)
 		memcpy(c->startup, cl->in.data + cl->in.off, s->length);
 		c->startup_len = s->length;
 		side_consume_in(cl, s->length);
+		if (s->verdict == STARTUP_CANCEL && c->snap->hosts != NULL)
+			cancel_route(c);
 		backend_connect(c, s->verdict == STARTUP_CANCEL);
 		return false;
 	}
@@ -307,7 +339,11 @@ handshake(struct conn *c)
 		return;
 	case SIDE_HS_FAILED:
 		/* Once: describing drains OpenSSL's queue. */
-		kind = tls_describe_errors(why, sizeof(why));
+		if (sni_refusal(c->snap, c->client.ssl, why, sizeof(why))) {
+			ERR_clear_error();
+			kind = METRICS_HS_UNRECOGNIZED_NAME;
+		} else
+			kind = tls_describe_errors(why, sizeof(why));
 		METRICS_INC(c->worker, handshake_failures[kind]);
 		log_info("TLS handshake with host=%s port=%s failed: %s%s%s",
 		    c->host, c->port, c->verify_report != NULL ?
@@ -323,6 +359,12 @@ handshake(struct conn *c)
 	    c->port, SSL_get_version(c->client.ssl),
 	    SSL_get_cipher_name(c->client.ssl));
 	conn_set_state(c, CONN_WAIT_STARTUP, &client_phase);
+	if (c->snap->hosts != NULL) {
+		int	h = sni_host_of(c->snap, c->client.ssl);
+
+		c->route = sni_route(c->snap, h);
+		c->sni = sni_label(c->snap, h, c->client.ssl);
+	}
 	SSL_get0_alpn_selected(c->client.ssl, &proto, &len);
 	if (!startup_alpn_ok(c->direct_tls, proto, len)) {
 		/* PostgreSQL 17: direct SSL only with ALPN. */

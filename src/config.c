@@ -145,6 +145,10 @@ static const struct config_def config_defs[CONFIG_NKEYS] = {
 	    "a file in pg_hba.conf format, or '' for none" },
 	[CONFIG_IDENT_FILE] = { "ident_file", T_OPT_PATH, OFF(ident_file), "",
 	    0, 0, "a file in pg_ident.conf format, or '' for none" },
+	[CONFIG_SSL_SNI] = { "ssl_sni", T_BOOL, OFF(ssl_sni), "off", 0, 0,
+	    NULL },
+	[CONFIG_HOSTS_FILE] = { "hosts_file", T_OPT_PATH, OFF(hosts_file),
+	    "", 0, 0, "a file in pg_hosts.conf format" },
 	[CONFIG_SSL_DIRECT] = { "ssl_direct", T_BOOL, OFF(ssl_direct), "on",
 	    0, 0, NULL },
 	[CONFIG_SSL_SESSION_TICKETS] = { "ssl_session_tickets", T_BOOL,
@@ -993,6 +997,10 @@ config_validate(const struct config *cfg, char *err, size_t errlen)
 	char	host[256];
 	int	port;
 
+	if (cfg->ssl_sni && (!cfg->ssl || *cfg->hosts_file == '\0'))
+		return fail(err, errlen, config_origin(cfg, CONFIG_SSL_SNI),
+		    "ssl_sni = on needs ssl = on and hosts_file, the "
+		    "pg_hosts.conf-format file of certificates per host name");
 	if (cfg->ssl_max_protocol_version != CONFIG_TLS_ANY &&
 	    cfg->ssl_max_protocol_version < cfg->ssl_min_protocol_version)
 		return fail(err, errlen,

@@ -82,6 +82,8 @@ enum config_key {
 	CONFIG_CLIENTCERT,
 	CONFIG_HBA_FILE,
 	CONFIG_IDENT_FILE,
+	CONFIG_SSL_SNI,
+	CONFIG_HOSTS_FILE,
 	CONFIG_SSL_CERT_EXPIRY_WARNING,
 	CONFIG_SSL_DIRECT,
 	CONFIG_SSL_SESSION_TICKETS,
@@ -144,6 +146,8 @@ struct config {
 	int		 clientcert;		/* enum config_clientcert */
 	char		*hba_file;		/* "": no rules file */
 	char		*ident_file;		/* "": no maps */
+	bool		 ssl_sni;		/* hosts_file picks the certificate */
+	char		*hosts_file;		/* pg_hosts.conf format */
 	int		 ssl_cert_expiry_warning;	/* seconds; 0 = never */
 	bool		 ssl_direct;	/* accept PostgreSQL 17's direct TLS */
 	bool		 ssl_session_tickets;	/* let clients resume */

@@ -17,6 +17,7 @@
 #include <event2/event.h>
 #include <openssl/err.h>
 
+#include "cancelkey.h"
 #include "config.h"
 #include "conn.h"
 #include "log.h"
@@ -909,6 +910,9 @@ conn_new(struct worker *w, int fd, const struct conn_peer *peer)
 	}
 	c->worker = w;
 	c->snap = snap;
+	c->route = &snap->route;
+	c->sni = "none";
+	c->cancel_slot = -1;
 	c->state = CONN_NEW;
 	c->source = key;
 	c->in_startup = true;
@@ -1011,9 +1015,11 @@ log_session_end(const struct conn *c)
 	gettimeofday(&now, NULL);
 	timersub(&now, &c->started, &d);
 	log_info("disconnection: session time: %ld.%03ld s host=%s port=%s "
-	    "user=%s database=%s bytes_from_client=%llu "
+	    "user=%s database=%s%s%s bytes_from_client=%llu "
 	    "bytes_from_backend=%llu (%s)", (long)d.tv_sec,
 	    (long)(d.tv_usec / 1000), c->host, c->port, c->user, c->database,
+	    c->snap->hosts != NULL ? " sni=" : "",
+	    c->snap->hosts != NULL ? c->sni : "",
 	    (unsigned long long)c->bytes_up,
 	    (unsigned long long)c->bytes_down,
 	    c->end_reason != NULL ? c->end_reason : "closed");
@@ -1075,6 +1081,9 @@ conn_free(struct conn *c)
 	free(c->authwatch);
 	free(c->verify_report);
 	free(c->allow_refusal);
+	cancelkey_remove(c->cancel_slot);
+	free(c->keyscan);
+	free(c->cancel_route);
 	snapshot_unref(c->snap);
 	free(c);
 }

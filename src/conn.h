@@ -68,6 +68,7 @@ enum conn_timer {
 };
 
 struct authwatch;
+struct cancelkey_scan;
 struct side;
 struct conn;
 
@@ -136,6 +137,12 @@ struct conn {
 	TAILQ_ENTRY(conn)	 entry;
 	struct worker		*worker;	/* whose loop owns it */
 	struct snapshot		*snap;
+	const struct gate_route	*route;		/* in snap: the SNI name's */
+	const char		*sni;		/* label: a hosts_file name,
+						   "*", or "none" */
+	struct cancelkey_scan	*keyscan;	/* ssl_sni: BackendKeyData */
+	int			 cancel_slot;	/* cancelkey_add()'s, or -1 */
+	struct gate_route	*cancel_route;	/* a cancel's, looked up */
 	enum conn_state		 state;		/* changed by conn_set_state */
 	const struct conn_phase	*phase;
 	struct policy_state	 policy;

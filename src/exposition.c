@@ -5,6 +5,7 @@
  * scraped.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -44,6 +45,7 @@ static const char *const handshake_names[METRICS_HS_NREASONS] = {
 	[METRICS_HS_CIPHER] = "no_shared_cipher",
 	[METRICS_HS_NOT_TLS] = "not_tls",
 	[METRICS_HS_EOF] = "client_closed",
+	[METRICS_HS_UNRECOGNIZED_NAME] = "unrecognized_name",
 	[METRICS_HS_OTHER] = "other",
 };
 
@@ -72,6 +74,49 @@ label_value(struct evbuffer *out, const char *s)
 		else
 			evbuffer_add(out, s, 1);
 	}
+}
+
+/* Sessions by SNI label: few sessions a second, so one lock will do. */
+static pthread_mutex_t	 sni_lock = PTHREAD_MUTEX_INITIALIZER;
+static char		 sni_label[METRICS_SNI_MAX][HOSTS_NAME_MAX + 1];
+static unsigned long long sni_count[METRICS_SNI_MAX + 1];	/* + other */
+static int		 sni_n;
+
+void
+metrics_sni_session(const char *label)
+{
+	int	i;
+
+	pthread_mutex_lock(&sni_lock);
+	for (i = 0; i < sni_n; i++)
+		if (strcmp(sni_label[i], label) == 0)
+			break;
+	if (i == sni_n && sni_n < METRICS_SNI_MAX) {
+		snprintf(sni_label[i], sizeof(sni_label[i]), "%s", label);
+		sni_n++;
+	}
+	sni_count[i]++;
+	pthread_mutex_unlock(&sni_lock);
+}
+
+static void
+sni_render(struct evbuffer *out)
+{
+	pthread_mutex_lock(&sni_lock);
+	if (sni_n > 0)
+		family(out, "sni_sessions_total", "counter",
+		    "Sessions under ssl_sni, by the TLS server name's "
+		    "hosts_file entry (\"none\": no name sent, \"*\": the "
+		    "default entry).");
+	for (int i = 0; i < sni_n; i++) {
+		evbuffer_add_printf(out, "pgsslgate_sni_sessions_total{sni=\"");
+		label_value(out, sni_label[i]);
+		evbuffer_add_printf(out, "\"} %llu\n", sni_count[i]);
+	}
+	if (sni_count[METRICS_SNI_MAX] > 0)
+		evbuffer_add_printf(out, "pgsslgate_sni_sessions_total{sni="
+		    "\"other\"} %llu\n", sni_count[METRICS_SNI_MAX]);
+	pthread_mutex_unlock(&sni_lock);
 }
 
 /* A counter summed over the workers. */
@@ -139,6 +184,7 @@ exposition_render(struct evbuffer *out)
 	evbuffer_add_printf(out, "pgsslgate_sessions_total{transport=\"tls\"} "
 	    "%llu\npgsslgate_sessions_total{transport=\"plain\"} %llu\n",
 	    SUM(sessions_tls), SUM(sessions_plain));
+	sni_render(out);
 	family(out, "sessions_drained_total", "counter",
 	    "Sessions ended with 57P01 by a SIGTERM drain.");
 	evbuffer_add_printf(out, "pgsslgate_sessions_drained_total %llu\n",

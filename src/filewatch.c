@@ -23,6 +23,7 @@
 #include "config.h"
 #include "filediff.h"
 #include "filewatch.h"
+#include "hosts.h"
 #include "log.h"
 
 #define FILEWATCH_MAX_DIR_ENTRIES	4096	/* of a CRL directory */
@@ -329,6 +330,25 @@ filewatch_capture_add(struct filewatch_set *set, const struct config *cfg)
 		add(set, cfg->ssl_ca_file, false, NULL, 0, true);
 		add(set, cfg->ssl_crl_file, false, NULL, 0, true);
 		add(set, cfg->ssl_crl_dir, true, NULL, 0, true);
+	}
+	/*
+	 * ssl_sni: hosts_file and each entry's files (read here as sni.c
+	 * will read them; files it includes or names with @ are not watched).
+	 */
+	if (cfg->ssl && cfg->ssl_sni && *cfg->hosts_file != '\0') {
+		struct hosts	*h;
+		char		 err[512];
+
+		add(set, cfg->hosts_file, false, NULL, 0, true);
+		if ((h = hosts_parse(cfg->hosts_file, &hba_file_io, err,
+		    sizeof(err))) != NULL) {
+			for (size_t i = 0; i < h->n; i++) {
+				add(set, h->v[i].cert, false, NULL, 0, true);
+				add(set, h->v[i].key, false, NULL, 0, true);
+				add(set, h->v[i].ca, false, NULL, 0, true);
+			}
+			hosts_free(h);
+		}
 	}
 	/* As snapshot_new(): no backend TLS over a Unix-domain socket. */
 	if (cfg->backend_sslmode != CONFIG_SSLMODE_DISABLE &&

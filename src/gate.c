@@ -16,38 +16,37 @@
 #include "config.h"
 #include "gate.h"
 #include "backend_tls.h"
+#include "sni.h"
 #include "tls.h"
 
 /*
  * backend_host names a TCP host, or, when it starts with '/', the directory
  * of the backend's Unix-domain socket, as libpq's host does.
  */
-static int
-resolve_backend(struct snapshot *snap, char *err, size_t errlen)
+int
+gate_resolve(const char *host, int port, const char *origin,
+    struct gate_route *r, char *err, size_t errlen)
 {
-	const struct config	*cfg = snap->cfg;
 	struct addrinfo		 hints, *res, *ai;
-	char			 port[16];
+	char			 portbuf[16];
 	int			 rc;
 
-	snprintf(snap->backend_name, sizeof(snap->backend_name), "%s:%d",
-	    cfg->backend_host, cfg->backend_port);
-	if (cfg->backend_host[0] == '/') {
+	snprintf(r->backend_name, sizeof(r->backend_name), "%s:%d", host,
+	    port);
+	if (host[0] == '/') {
 		struct sockaddr_un	*sun = (struct sockaddr_un *)
-		    &snap->backend[0].ss;
+		    &r->backend[0].ss;
 
 		sun->sun_family = AF_UNIX;
 		if ((size_t)snprintf(sun->sun_path, sizeof(sun->sun_path),
-		    "%s/.s.PGSQL.%d", cfg->backend_host, cfg->backend_port) >=
-		    sizeof(sun->sun_path)) {
+		    "%s/.s.PGSQL.%d", host, port) >= sizeof(sun->sun_path)) {
 			snprintf(err, errlen, "%s: backend_host \"%s\": socket "
-			    "path too long", config_origin(cfg,
-			    CONFIG_BACKEND_HOST), cfg->backend_host);
+			    "path too long", origin, host);
 			return -1;
 		}
-		snap->backend[0].len = sizeof(*sun);
-		snap->nbackend = 1;
-		snprintf(snap->backend_name, sizeof(snap->backend_name), "%s",
+		r->backend[0].len = sizeof(*sun);
+		r->nbackend = 1;
+		snprintf(r->backend_name, sizeof(r->backend_name), "%s",
 		    sun->sun_path);
 		return 0;
 	}
@@ -55,23 +54,32 @@ resolve_backend(struct snapshot *snap, char *err, size_t errlen)
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	snprintf(port, sizeof(port), "%d", cfg->backend_port);
-	if ((rc = getaddrinfo(cfg->backend_host, port, &hints, &res)) != 0) {
+	snprintf(portbuf, sizeof(portbuf), "%d", port);
+	if ((rc = getaddrinfo(host, portbuf, &hints, &res)) != 0) {
 		snprintf(err, errlen, "%s: could not resolve backend_host "
-		    "\"%s\": %s", config_origin(cfg, CONFIG_BACKEND_HOST),
-		    cfg->backend_host, gai_strerror(rc));
+		    "\"%s\": %s", origin, host, gai_strerror(rc));
 		return -1;
 	}
-	snap->nbackend = 0;
-	for (ai = res; ai != NULL && snap->nbackend < GATE_MAX_BACKEND_ADDRS;
+	r->nbackend = 0;
+	for (ai = res; ai != NULL && r->nbackend < GATE_MAX_BACKEND_ADDRS;
 	    ai = ai->ai_next) {
-		struct backend_addr *b = &snap->backend[snap->nbackend++];
+		struct backend_addr *b = &r->backend[r->nbackend++];
 
 		memcpy(&b->ss, ai->ai_addr, ai->ai_addrlen);
 		b->len = ai->ai_addrlen;
 	}
 	freeaddrinfo(res);
 	return 0;
+}
+
+static int
+resolve_backend(struct snapshot *snap, char *err, size_t errlen)
+{
+	const struct config	*cfg = snap->cfg;
+
+	return gate_resolve(cfg->backend_host, cfg->backend_port,
+	    config_origin(cfg, CONFIG_BACKEND_HOST), &snap->route, err,
+	    errlen);
 }
 
 /*
@@ -95,7 +103,7 @@ load_hba(struct snapshot *snap, char *err, size_t errlen)
 	}
 	/* A certificate arrives only over TLS and only with a CA to check. */
 	if ((l = hba_wants_cert(snap->hba)) != NULL &&
-	    (!cfg->ssl || *cfg->ssl_ca_file == '\0')) {
+	    (!cfg->ssl || (*cfg->ssl_ca_file == '\0' && !cfg->ssl_sni))) {
 		snprintf(err, errlen, "%s:%d: a line that requires a client "
 		    "certificate needs ssl = on and ssl_ca_file, the CA "
 		    "certificates that client certificates must chain to",
@@ -172,7 +180,10 @@ snapshot_new(struct config *cfg, const struct snapshot *prev, char *err,
 	if (config_validate(cfg, err, errlen) != 0 ||
 	    resolve_backend(snap, err, errlen) != 0 ||
 	    load_hba(snap, err, errlen) != 0 ||
-	    (cfg->ssl && (snap->tls = tls_server_ctx_new(cfg,
+	    (cfg->ssl && cfg->ssl_sni && sni_build(snap, prev, err,
+	    errlen) != 0) ||
+	    (cfg->ssl && snap->tls == NULL &&
+	    (snap->tls = tls_server_ctx_new(cfg,
 	    prev != NULL ? &prev->key : NULL, &snap->key,
 	    &snap->trust, err, errlen)) == NULL) ||
 	    (cfg->backend_sslmode != CONFIG_SSLMODE_DISABLE &&
@@ -198,7 +209,9 @@ snapshot_unref(struct snapshot *snap)
 	if (snap == NULL || atomic_fetch_sub_explicit(&snap->refcount, 1,
 	    memory_order_acq_rel) > 1)
 		return;
-	SSL_CTX_free(snap->tls);
+	if (snap->hosts == NULL)
+		SSL_CTX_free(snap->tls);	/* else it is host[0]'s */
+	sni_free(snap);
 	SSL_CTX_free(snap->backend_tls);
 	tls_key_clear(&snap->key);
 	hba_free(snap->hba);

@@ -20,6 +20,7 @@
 #include <openssl/ssl.h>
 
 #include "hba.h"
+#include "hosts.h"
 #include "metrics.h"
 #include "policy.h"
 #include "tls.h"
@@ -36,18 +37,35 @@ struct backend_addr {
 	socklen_t		len;
 };
 
+/* Where a session's backend connection goes. */
+struct gate_route {
+	struct backend_addr	 backend[GATE_MAX_BACKEND_ADDRS];
+	int			 nbackend;
+	char			 backend_name[300];	/* "host:port" */
+};
+
+/* One hosts_file entry as served: its context and, with backend=, its
+ * own backend. */
+struct snapshot_host {
+	SSL_CTX			*tls;
+	struct tls_key		 key;
+	struct trust_info	 trust;
+	struct gate_route	 route;		/* backend= or the snapshot's */
+};
+
 struct snapshot {
 	atomic_uint		 refcount;	/* released by any worker */
 	struct config		*cfg;
 	SSL_CTX			*tls;		/* NULL when ssl = off */
 	SSL_CTX			*backend_tls;	/* NULL: plaintext backend */
 	struct policy_settings	 policy;
-	struct backend_addr	 backend[GATE_MAX_BACKEND_ADDRS];
-	int			 nbackend;
-	char			 backend_name[300];	/* "host:port" */
+	struct gate_route	 route;		/* backend_host, backend_port */
 	struct trust_info	 trust;		/* dates, for the metrics */
 	struct tls_key		 key;		/* what ssl_key_file gave */
 	struct hba_rules	*hba;		/* hba_file; NULL when unset */
+	/* ssl_sni: hosts_file's entries; tls is then host[0].tls. */
+	struct hosts		*hosts;		/* NULL: ssl_sni off or no entry */
+	struct snapshot_host	*host;		/* hosts->n of them */
 };
 
 TAILQ_HEAD(conn_list, conn);
@@ -124,6 +142,10 @@ void gate_tune_socket(int fd, int family, const struct config *);
 struct snapshot *snapshot_new(struct config *cfg, const struct snapshot *prev,
     char *err, size_t errlen);
 struct snapshot *snapshot_ref(struct snapshot *);
+
+/* Resolve host:port (host "/dir": a Unix socket) into r; origin for err. */
+int gate_resolve(const char *host, int port, const char *origin,
+    struct gate_route *r, char *err, size_t errlen);
 void snapshot_unref(struct snapshot *);
 
 #endif

@@ -26,22 +26,13 @@
 #define HBA_REGEX_MAX	256
 #define HBA_REGEX_COST	4096
 
-struct tok {
-	char	*s;
-	bool	 quoted;
-};
-
-struct fld {
-	struct tok	*t;
-	size_t		 n;
-};
-
 struct fields {
-	struct fld	*f;
+	struct hba_fld	*f;
 	size_t		 n;
 };
 
-enum file_kind { KIND_HBA, KIND_IDENT };
+/* KIND_WALK: lines go to ctx.fn (hba_walk()'s caller). */
+enum file_kind { KIND_HBA, KIND_IDENT, KIND_WALK };
 
 struct ctx {
 	const struct hba_io	*io;
@@ -49,6 +40,8 @@ struct ctx {
 	char			*err;
 	size_t			 errlen;
 	size_t			 lcap, icap;	/* of r->lines, r->idents */
+	hba_line_fn		 fn;		/* KIND_WALK */
+	void			*fnarg;
 	unsigned		 nreads;	/* files read so far */
 	size_t			 nbytes;	/* and their bytes */
 };
@@ -150,7 +143,7 @@ tokenize(struct ctx *x, const char *file, int lineno, const char *s,
 
 	memset(fs, 0, sizeof(*fs));
 	for (;;) {
-		struct fld	*f;
+		struct hba_fld	*f;
 		size_t		 tcap = 0;
 
 		while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\f' ||
@@ -227,7 +220,7 @@ nomem:
 }
 
 static bool
-is_kw(const struct tok *t, const char *kw)
+is_kw(const struct hba_tok *t, const char *kw)
 {
 	return !t->quoted && strcmp(t->s, kw) == 0;
 }
@@ -265,7 +258,7 @@ struct names {
 };
 
 static int add_names(struct ctx *, const char *file, int lineno,
-    const struct fld *, bool db, int depth, struct names *);
+    const struct hba_fld *, bool db, int depth, struct names *);
 
 /*
  * @file: a list of names, blanks or commas between them, '#' comments,
@@ -409,11 +402,11 @@ compile_re(struct ctx *x, const char *file, int lineno, regex_t *re,
 
 /* The names of one DATABASE or USER field, @files expanded. */
 static int
-add_names(struct ctx *x, const char *file, int lineno, const struct fld *f,
+add_names(struct ctx *x, const char *file, int lineno, const struct hba_fld *f,
     bool db, int depth, struct names *out)
 {
 	for (size_t i = 0; i < f->n; i++) {
-		const struct tok	*t = &f->t[i];
+		const struct hba_tok	*t = &f->t[i];
 		struct hba_name		*n;
 
 		if (!t->quoted && t->s[0] == '@' && t->s[1] != '\0') {
@@ -465,7 +458,7 @@ add_names(struct ctx *x, const char *file, int lineno, const struct fld *f,
 }
 
 static bool
-single(const struct fld *f)
+single(const struct hba_fld *f)
 {
 	return f->n == 1;
 }
@@ -509,7 +502,7 @@ static int
 parse_address(struct ctx *x, const char *file, int lineno,
     const struct fields *fs, size_t i, struct hba_line *l, size_t *used)
 {
-	const struct tok	*t;
+	const struct hba_tok	*t;
 	char			 buf[64];
 	const char		*slash;
 	int			 bits, maskfam, width;
@@ -731,7 +724,7 @@ static int
 parse_ident_line(struct ctx *x, const char *file, int lineno,
     const struct fields *fs, struct hba_ident *id)
 {
-	const struct tok	*u;
+	const struct hba_tok	*u;
 
 	if (fs->n != 3 || !single(&fs->f[0]) || !single(&fs->f[1]) ||
 	    !single(&fs->f[2]))
@@ -804,7 +797,8 @@ include_dir(struct ctx *x, const char *dir, enum file_kind kind, int depth,
 		return perr(x, from, fromline, "include_dir \"%s\": %s", dir,
 		    why);
 	}
-	qsort(names, n, sizeof(*names), cmp_names);
+	if (n > 0)
+		qsort(names, n, sizeof(*names), cmp_names);
 	for (size_t i = 0; i < n; i++) {
 		size_t	 l = strlen(names[i]);
 		char	*path;
@@ -831,7 +825,7 @@ static int
 directive(struct ctx *x, const char *file, int lineno,
     const struct fields *fs, enum file_kind kind, int depth)
 {
-	const struct tok	*d = &fs->f[0].t[0];
+	const struct hba_tok	*d = &fs->f[0].t[0];
 	char			*path;
 	int			 rc;
 
@@ -869,6 +863,9 @@ parse_one(struct ctx *x, const char *file, int lineno, const char *text,
 	    is_kw(&fs.f[0].t[0], "include_if_exists") ||
 	    is_kw(&fs.f[0].t[0], "include_dir")))
 		rc = directive(x, file, lineno, &fs, kind, depth);
+	else if (kind == KIND_WALK)
+		rc = x->fn(x->fnarg, file, lineno, fs.f, fs.n, x->err,
+		    x->errlen);
 	else if (kind == KIND_HBA) {
 		struct hba_line	*l;
 
@@ -1032,6 +1029,96 @@ hba_parse(const char *hba_path, const char *ident_path,
 		}
 	}
 	return x.r;
+}
+
+int
+hba_walk(const char *path, const struct hba_io *io, hba_line_fn fn,
+    void *arg, char *err, size_t errlen)
+{
+	struct ctx	x = { .io = io, .err = err, .errlen = errlen, .fn = fn,
+			    .fnarg = arg };
+
+	return parse_file(&x, path, KIND_WALK, 0, false, NULL, 0);
+}
+
+/* @name's names, nested @ followed, into out (see hba_at_names()). */
+static int
+at_names(struct ctx *x, const char *file, int lineno, const char *name,
+    int depth, char ***out, size_t *n, size_t *cap)
+{
+	char	*path, *text, *p, *nl;
+	size_t	 len;
+	bool	 missing = false;
+	int	 rc = 0;
+
+	if (depth >= HBA_MAX_DEPTH)
+		return perr(x, file, lineno, "@%s: nested more than %d deep",
+		    name, HBA_MAX_DEPTH);
+	if ((path = relative_to(file, name)) == NULL)
+		return perr(x, file, lineno, "out of memory");
+	if ((text = ctx_read(x, path, &len, &missing)) == NULL) {
+		char	why[400];
+
+		snprintf(why, sizeof(why), "%s", x->err);
+		free(path);
+		return perr(x, file, lineno, "@%s: %s", name, why);
+	}
+	if (memchr(text, '\0', len) != NULL)
+		rc = perr(x, path, 0, "contains a NUL byte (not a text file)");
+	for (p = text; rc == 0 && p != NULL && *p != '\0'; p = nl) {
+		struct fields	fs;
+
+		if ((nl = strchr(p, '\n')) != NULL)
+			*nl++ = '\0';
+		if (tokenize(x, path, 0, p, &fs) != 0) {
+			fields_free(&fs);
+			rc = -1;
+			break;
+		}
+		for (size_t i = 0; rc == 0 && i < fs.n; i++)
+			for (size_t j = 0; rc == 0 && j < fs.f[i].n; j++) {
+				const struct hba_tok	*t = &fs.f[i].t[j];
+
+				if (!t->quoted && t->s[0] == '@' &&
+				    t->s[1] != '\0') {
+					rc = at_names(x, path, 0, t->s + 1,
+					    depth + 1, out, n, cap);
+					continue;
+				}
+				if ((*out = grow(*out, cap, *n,
+				    sizeof(**out))) == NULL ||
+				    ((*out)[*n] = strdup(t->s)) == NULL) {
+					rc = perr(x, path, 0, "out of memory");
+					break;
+				}
+				(*n)++;
+			}
+		fields_free(&fs);
+	}
+	free(text);
+	free(path);
+	return rc;
+}
+
+int
+hba_at_names(const char *file, int lineno, const char *name,
+    const struct hba_io *io, char ***names, size_t *n, char *err,
+    size_t errlen)
+{
+	struct ctx	x = { .io = io, .err = err, .errlen = errlen };
+	size_t		cap = 0;
+
+	*names = NULL;
+	*n = 0;
+	if (at_names(&x, file, lineno, name, 0, names, n, &cap) != 0) {
+		for (size_t i = 0; i < *n; i++)
+			free((*names)[i]);
+		free(*names);
+		*names = NULL;
+		*n = 0;
+		return -1;
+	}
+	return 0;
 }
 
 const struct hba_line *

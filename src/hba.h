@@ -107,6 +107,43 @@ struct hba_io {
 	void	*arg;
 };
 
+/*
+ * One line of a pg_hba.conf-format file, tokenized as PostgreSQL does:
+ * fields split by blanks, a field's tokens by commas; quoted is true when
+ * any part of a token was in double quotes (so it is no keyword).
+ */
+struct hba_tok {
+	char	*s;
+	bool	 quoted;
+};
+
+struct hba_fld {
+	struct hba_tok	*t;
+	size_t		 n;
+};
+
+/* Returns 0 to go on, -1 with err set ("FILE:LINE: ...") to stop. */
+typedef int (*hba_line_fn)(void *arg, const char *file, int lineno,
+    const struct hba_fld *fields, size_t nfields, char *err, size_t errlen);
+
+/*
+ * The same reader for other files in this format (pg_hosts.conf): comments,
+ * quotes, continuation lines, include, include_if_exists and include_dir
+ * followed; every other non-empty line goes to fn.  @name tokens are left
+ * to fn (see hba_at_names()).
+ */
+struct hba_io;
+int hba_walk(const char *path, const struct hba_io *, hba_line_fn fn,
+    void *arg, char *err, size_t errlen);
+
+/*
+ * The names in @name's file (relative to file, nested @ followed), as a
+ * malloc'd array of malloc'd strings; -1 with err set.
+ */
+int hba_at_names(const char *file, int lineno, const char *name,
+    const struct hba_io *, char ***names, size_t *n, char *err,
+    size_t errlen);
+
 /* The real file system: regular files only, at most HBA_FILE_MAX. */
 extern const struct hba_io hba_file_io;
 

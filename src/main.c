@@ -241,14 +241,14 @@ reload(enum gate_reload_trigger trigger)
 	    "settings", snap->cfg->ssl ? "on" : "off",
 	    snap->cfg->require_ssl ? "on" : "off",
 	    config_clientcert_name(snap->cfg->clientcert),
-	    snap->backend_name, open, open == 1 ? "" : "s");
+	    snap->route.backend_name, open, open == 1 ? "" : "s");
 	if (snap->hba != NULL)
 		log_info("hba_file %s: %zu rule%s for new connections",
 		    snap->hba->hba_file, snap->hba->nlines,
 		    snap->hba->nlines == 1 ? "" : "s");
 	sdnotify_state("READY=1", "configuration reloaded: ssl = %s, "
 	    "require_ssl = %s, backend %s", snap->cfg->ssl ? "on" : "off",
-	    snap->cfg->require_ssl ? "on" : "off", snap->backend_name);
+	    snap->cfg->require_ssl ? "on" : "off", snap->route.backend_name);
 }
 
 static void
@@ -664,11 +664,11 @@ main(int argc, char **argv)
 	    "require_ssl = %s, clientcert = %s, backend %s, %d worker%s",
 	    PACKAGE_VERSION, cfg->ssl ? "on" : "off",
 	    cfg->require_ssl ? "on" : "off",
-	    config_clientcert_name(cfg->clientcert), gate.snap->backend_name,
+	    config_clientcert_name(cfg->clientcert), gate.snap->route.backend_name,
 	    gate.nworkers, gate.nworkers == 1 ? "" : "s");
 	sdnotify_state("READY=1", "ready: ssl = %s, require_ssl = %s, "
 	    "backend %s, %d worker%s", cfg->ssl ? "on" : "off",
-	    cfg->require_ssl ? "on" : "off", gate.snap->backend_name,
+	    cfg->require_ssl ? "on" : "off", gate.snap->route.backend_name,
 	    gate.nworkers, gate.nworkers == 1 ? "" : "s");
 	/* From here on, logs go where log_destination says. */
 	apply_log_destination(cfg);

@@ -44,6 +44,7 @@ enum metrics_handshake {
 	METRICS_HS_CIPHER,		/* no common cipher or group */
 	METRICS_HS_NOT_TLS,		/* not a TLS ClientHello */
 	METRICS_HS_EOF,			/* client went away */
+	METRICS_HS_UNRECOGNIZED_NAME,	/* ssl_sni: no hosts_file entry */
 	METRICS_HS_OTHER,
 	METRICS_HS_NREASONS
 };
@@ -71,5 +72,14 @@ struct metrics {
 	    atomic_load_explicit(&(w)->metrics.f, memory_order_relaxed) +	\
 	    (uint64_t)(n), memory_order_relaxed)
 #define METRICS_INC(w, f)	METRICS_ADD(w, f, 1)
+
+/*
+ * A session set up under ssl_sni, by the label the connection got (a name
+ * from hosts_file, "*", "none").  The label set is bounded: after
+ * METRICS_SNI_MAX distinct labels (reloads may bring new ones) the rest
+ * count as "other".  Any thread.
+ */
+#define METRICS_SNI_MAX		300
+void metrics_sni_session(const char *label);	/* in exposition.c */
 
 #endif

@@ -13,6 +13,7 @@
 #include <openssl/err.h>
 
 #include "authwatch.h"
+#include "cancelkey.h"
 #include "config.h"
 #include "conn.h"
 #include "log.h"
@@ -75,7 +76,7 @@ refuse_binding(struct conn *c)
 	    "certificate (SHA-256 %s); backend %s checks against its own "
 	    "(SHA-256 %s). Connect with channel_binding=disable, or give the "
 	    "gate the backend's certificate and key.", gate_fp,
-	    c->snap->backend_name, backend_fp);
+	    c->route->backend_name, backend_fp);
 	conn_refuse(c, METRICS_REFUSED_CHANNEL_BINDING, "08P01",
 	    "SCRAM channel binding cannot pass through this gate", detail);
 }
@@ -136,9 +137,33 @@ watch(struct side *from, const unsigned char *p, size_t n)
  * The per-direction message hook: what one side sent goes to the other,
  * through authwatch while authentication lasts.
  */
+/*
+ * ssl_sni: remember which backend issued this session's cancel key
+ * (BackendKeyData, before ReadyForQuery), for cancel requests that come
+ * without a server name.
+ */
+static void
+watch_key(struct conn *c, const unsigned char *p, size_t n)
+{
+	enum cancelkey_result	r = cancelkey_feed(c->keyscan, p, n);
+
+	if (r == CANCELKEY_MORE)
+		return;
+	if (r == CANCELKEY_FOUND && (c->cancel_slot = cancelkey_add(
+	    &c->keyscan->key, c->route, sizeof(*c->route))) < 0)
+		log_warn("session of host=%s port=%s: its cancel key is not "
+		    "remembered (%d sessions are); a cancel request for it "
+		    "goes to the default backend", c->host, c->port,
+		    CANCELKEY_MAX);
+	free(c->keyscan);
+	c->keyscan = NULL;
+}
+
 static void
 forward(struct side *from, const unsigned char *p, size_t n)
 {
+	if (from == &from->conn->backend && from->conn->keyscan != NULL)
+		watch_key(from->conn, p, n);
 	if (from->conn->authwatch != NULL)
 		watch(from, p, n);
 	else
@@ -384,8 +409,13 @@ log_session_start(struct conn *c)
 		    subject[0] ? "\"" : "");
 		how = tls;
 	}
-	log_info("session started: host=%s port=%s user=%s database=%s %s, "
-	    "backend %s%s%s", c->host, c->port, c->user, c->database, how,
+	char		 sni[HOSTS_NAME_MAX + 360] = "";
+
+	if (c->snap->hosts != NULL)
+		snprintf(sni, sizeof(sni), " sni=%s backend=%s", c->sni,
+		    c->route->backend_name);
+	log_info("session started: host=%s port=%s user=%s database=%s%s %s, "
+	    "backend %s%s%s", c->host, c->port, c->user, c->database, sni, how,
 	    bssl != NULL ? SSL_get_version(bssl) : "plaintext",
 	    bssl != NULL ? " " : "",
 	    bssl != NULL ? SSL_get_cipher_name(bssl) : "");
@@ -428,6 +458,11 @@ relay_start(struct conn *c)
 		METRICS_INC(c->worker, sessions_tls);
 	else
 		METRICS_INC(c->worker, sessions_plain);
+	if (c->snap->hosts != NULL) {
+		metrics_sni_session(c->sni);
+		if ((c->keyscan = malloc(sizeof(*c->keyscan))) != NULL)
+			cancelkey_scan_init(c->keyscan);
+	}
 	if (c->snap->cfg->log_connections)
 		log_session_start(c);
 	free(c->startup);	/* forwarded; not needed again */

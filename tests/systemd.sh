@@ -111,7 +111,7 @@ notify_stop() {
 	done
 	LISTENER_PID=()
 }
-trap 'notify_stop; cleanup' EXIT
+trap 'rc=$?; notify_stop; (exit $rc); cleanup' EXIT
 
 # notify_has N PATTERN...: within 5 s, at least N datagrams of $NOTIFY_LOG
 # match every PATTERN (extended regular expressions); shows the log if not.
