@@ -162,6 +162,9 @@ struct conn {
 	bool			 established;	/* reached CONN_RELAY */
 	bool			 over_limit;	/* accepted past max_connections */
 	bool			 in_startup;	/* counted by startcap */
+	bool			 asked;		/* relay.c: client bytes went to
+						   the backend after its last
+						   ReadyForQuery 'I' */
 	struct startcap_key	 source;	/* ... under this source */
 
 	struct sockaddr_storage	 peer;		/* client address, for hba */

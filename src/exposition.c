@@ -185,6 +185,10 @@ exposition_render(struct evbuffer *out)
 	    "%llu\npgsslgate_sessions_total{transport=\"plain\"} %llu\n",
 	    SUM(sessions_tls), SUM(sessions_plain));
 	sni_render(out);
+	family(out, "sessions_drained_total", "counter",
+	    "Sessions ended with 57P01 by a SIGTERM drain.");
+	evbuffer_add_printf(out, "pgsslgate_sessions_drained_total %llu\n",
+	    SUM(sessions_drained));
 	family(out, "cancel_requests_total", "counter",
 	    "Cancel requests forwarded to the backend.");
 	evbuffer_add_printf(out, "pgsslgate_cancel_requests_total %llu\n",

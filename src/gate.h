@@ -84,7 +84,8 @@ struct worker {
 	struct event		*reap;		/* frees them after the callback */
 	struct preamble_list	 preambles;	/* reading PROXY headers */
 	atomic_uint		 nconns;	/* read by the metrics */
-	bool			 draining;	/* SIGTERM: waiting for sessions */
+	bool			 draining;	/* SIGTERM: sessions end when idle */
+	bool			 drain_force;	/* shutdown_timeout over: end now */
 	struct evconnlistener	*listeners[WORKER_MAX_LISTENERS];
 	int			 nlisteners;
 	struct event		*accept_pause;	/* after EMFILE: wait a moment */

@@ -32,7 +32,6 @@
 static int		 saved_argc;
 static char		**saved_argv;
 static struct event	*drain_timer;
-static struct event	*delay_timer;	/* shutdown_delay */
 static int		 workers_done;
 static struct config	*started_cfg;	/* what the sockets were opened with */
 static bool		 socket_activated;	/* sockets from systemd */
@@ -65,8 +64,9 @@ usage(FILE *out)
 	    "  pgsslgate -c port=6432 -c backend_port=5432 -c require_ssl=on "
 	    "\\\n    -c ssl_cert_file=server.crt -c ssl_key_file=server.key\n\n"
 	    "Signals: SIGHUP reloads (as changed files do, "
-	    "file_check_interval),\nSIGTERM drains sessions (shutdown_delay, "
-	    "shutdown_timeout),\nSIGINT stops at once.\n"
+	    "file_check_interval),\nSIGTERM drains sessions at their idle "
+	    "points (shutdown_delay, shutdown_timeout),\na second SIGTERM, "
+	    "SIGQUIT or SIGINT stop at once.\n"
 	    "See pgsslgate(8) and pgsslgate.conf(5).\n");
 }
 
@@ -266,6 +266,66 @@ tell_workers(char cmd)
 		worker_send(&gate.workers[i], cmd);
 }
 
+/*
+ * A SIGTERM drain, in stages on one timer: shutdown_delay (still
+ * accepting; /readyz already says draining, so load balancers move away),
+ * then shutdown_timeout (listeners closed; sessions end at their idle
+ * points), then DRAIN_GRACE_SEC (sessions end between messages; one in the
+ * middle of a long message gets this long to reach its end), then all
+ * close.
+ */
+enum drain_stage {
+	DRAIN_NONE,
+	DRAIN_DELAY,
+	DRAIN_WAIT,
+	DRAIN_FORCED,
+};
+
+#define DRAIN_GRACE_SEC	3
+
+static enum drain_stage	drain_stage;
+static int		drain_timeout;	/* shutdown_timeout at the SIGTERM */
+
+static void
+quit_now(const char *why)
+{
+	unsigned	open = atomic_load(&gate.nconns);
+
+	log_info("%s; closing %u connection%s now", why, open,
+	    open == 1 ? "" : "s");
+	sdnotify_state("STOPPING=1", "stopping: closing %u connection%s",
+	    open, open == 1 ? "" : "s");
+	tell_workers(WORKER_CMD_QUIT);
+}
+
+static void	drain_expired(evutil_socket_t, short, void *);
+
+static void
+drain_arm(int sec)
+{
+	struct timeval	tv = { sec, 0 };
+
+	if ((drain_timer == NULL && (drain_timer = evtimer_new(gate.base,
+	    drain_expired, NULL)) == NULL) || evtimer_add(drain_timer, &tv) !=
+	    0)
+		quit_now("could not set the drain's timer");
+}
+
+static void
+drain_start(const char *why)
+{
+	unsigned	open = atomic_load(&gate.nconns);
+
+	drain_stage = DRAIN_WAIT;
+	sdnotify_state("STOPPING=1", "draining: waiting up to %d s for %u "
+	    "connection%s", drain_timeout, open, open == 1 ? "" : "s");
+	log_info("%s; no longer accepting connections, waiting up to %d s "
+	    "(shutdown_timeout) for %u connection%s: each ends at its next "
+	    "idle point", why, drain_timeout, open, open == 1 ? "" : "s");
+	tell_workers(WORKER_CMD_DRAIN);
+	drain_arm(drain_timeout);
+}
+
 static void
 drain_expired(evutil_socket_t fd, short what, void *arg)
 {
@@ -274,9 +334,23 @@ drain_expired(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	log_info("shutdown_timeout expired; closing %u connection%s", open,
-	    open == 1 ? "" : "s");
-	tell_workers(WORKER_CMD_QUIT);
+	switch (drain_stage) {
+	case DRAIN_NONE:
+		break;
+	case DRAIN_DELAY:
+		drain_start("shutdown_delay is over");
+		break;
+	case DRAIN_WAIT:
+		drain_stage = DRAIN_FORCED;
+		log_info("shutdown_timeout expired; ending %u connection%s "
+		    "between messages", open, open == 1 ? "" : "s");
+		tell_workers(WORKER_CMD_FORCE);
+		drain_arm(DRAIN_GRACE_SEC);
+		break;
+	case DRAIN_FORCED:
+		quit_now("drain grace period over");
+		break;
+	}
 }
 
 /* A worker's loop ended; when all have, so does the main loop. */
@@ -292,104 +366,49 @@ on_worker_done(evutil_socket_t fd, short what, void *arg)
 			event_base_loopbreak(gate.base);
 }
 
-/*
- * Stop accepting, then give sessions shutdown_timeout (0: close them now).
- * why starts the log line: "received SIGTERM", or that shutdown_delay ran
- * out.
- */
-static void
-begin_drain(const char *why)
-{
-	static bool	draining;
-	struct timeval	tv;
-	unsigned	open = atomic_load(&gate.nconns);
-
-	atomic_store(&gate.draining, true);
-	if (gate.snap->cfg->shutdown_timeout == 0) {
-		log_info("%s; closing %u connection%s now", why, open,
-		    open == 1 ? "" : "s");
-		sdnotify_state("STOPPING=1", "stopping: closing %u "
-		    "connection%s", open, open == 1 ? "" : "s");
-		tell_workers(WORKER_CMD_QUIT);
-		return;
-	}
-	if (draining)
-		return;
-	/*
-	 * No new connections; sessions get shutdown_timeout.  The metrics
-	 * endpoint, on this thread, goes on serving: /readyz says "draining"
-	 * until the last session ends.
-	 */
-	draining = true;
-	sdnotify_state("STOPPING=1", "draining: waiting up to %d s for %u "
-	    "connection%s", gate.snap->cfg->shutdown_timeout, open,
-	    open == 1 ? "" : "s");
-	log_info("%s; no longer accepting connections, waiting up to %d s "
-	    "for %u connection%s to finish", why,
-	    gate.snap->cfg->shutdown_timeout, open, open == 1 ? "" : "s");
-	tell_workers(WORKER_CMD_DRAIN);
-	tv.tv_sec = gate.snap->cfg->shutdown_timeout;
-	tv.tv_usec = 0;
-	if ((drain_timer = evtimer_new(gate.base, drain_expired, NULL)) ==
-	    NULL || evtimer_add(drain_timer, &tv) != 0)
-		tell_workers(WORKER_CMD_QUIT);
-}
-
-static void
-delay_expired(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-	begin_drain("shutdown_delay is over");
-}
-
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
-	struct timeval	tv = { 0, 0 };
-	unsigned	open = atomic_load(&gate.nconns);
+	const struct config	*cfg = gate.snap->cfg;
 
 	(void)what;
 	(void)arg;
-	if (sig == SIGHUP) {
+	switch (sig) {
+	case SIGHUP:
 		reload(GATE_RELOAD_SIGNAL);
 		return;
-	}
-	if (sig == SIGINT) {
-		log_info("received SIGINT; closing %u connection%s now", open,
-		    open == 1 ? "" : "s");
-		sdnotify_state("STOPPING=1", "stopping: closing %u "
-		    "connection%s", open, open == 1 ? "" : "s");
-		tell_workers(WORKER_CMD_QUIT);
+	case SIGINT:
+		quit_now("received SIGINT");
+		return;
+	case SIGQUIT:
+		quit_now("received SIGQUIT");
 		return;
 	}
+	/* PgBouncer's convention: a second SIGTERM means now. */
+	if (drain_stage != DRAIN_NONE) {
+		quit_now(drain_stage == DRAIN_DELAY ? "received SIGTERM again "
+		    "during shutdown_delay" : "received SIGTERM again");
+		return;
+	}
+	/* /readyz says "draining" from now until the last session ends. */
+	atomic_store(&gate.draining, true);
+	drain_timeout = cfg->shutdown_timeout;
 	/*
 	 * shutdown_delay: go on accepting while /readyz says draining, so a
 	 * load balancer (Kubernetes' endpoints) stops sending clients here
-	 * before the listeners close.  A second SIGTERM cuts it short.
+	 * before the listeners close.
 	 */
-	if (delay_timer != NULL) {
-		if (evtimer_pending(delay_timer, NULL)) {
-			evtimer_del(delay_timer);
-			begin_drain("received SIGTERM again during "
-			    "shutdown_delay");
-		} else
-			begin_drain("received SIGTERM");
-		return;
-	}
-	tv.tv_sec = gate.snap->cfg->shutdown_delay;
-	if (tv.tv_sec > 0 && (delay_timer = evtimer_new(gate.base,
-	    delay_expired, NULL)) != NULL && evtimer_add(delay_timer, &tv) == 0) {
-		atomic_store(&gate.draining, true);
+	if (cfg->shutdown_delay > 0) {
+		drain_stage = DRAIN_DELAY;
 		sdnotify_state("STOPPING=1", "stopping: still accepting for "
-		    "shutdown_delay = %d s", gate.snap->cfg->shutdown_delay);
+		    "shutdown_delay = %d s", cfg->shutdown_delay);
 		log_info("received SIGTERM; still accepting connections for "
 		    "shutdown_delay = %d s, then closing the listeners",
-		    gate.snap->cfg->shutdown_delay);
+		    cfg->shutdown_delay);
+		drain_arm(cfg->shutdown_delay);
 		return;
 	}
-	begin_drain("received SIGTERM");
+	drain_start("received SIGTERM");
 }
 
 /* workers = 0: one per CPU this process may run on (its affinity mask). */
@@ -528,8 +547,8 @@ verdict:
 int
 main(int argc, char **argv)
 {
-	struct event	*signals[4] = { NULL, NULL, NULL, NULL };
-	static const int signums[4] = { SIGHUP, SIGTERM, SIGINT, 0 };
+	struct event	*signals[5] = { NULL, NULL, NULL, NULL, NULL };
+	static const int signums[5] = { SIGHUP, SIGTERM, SIGINT, SIGQUIT, 0 };
 	struct event	*done_event = NULL;
 	struct filewatch_set *fs = NULL;
 	struct config	*cfg;
@@ -670,8 +689,6 @@ out:
 		event_free(done_event);
 	if (drain_timer != NULL)
 		event_free(drain_timer);
-	if (delay_timer != NULL)
-		event_free(delay_timer);
 	filewatch_stop();
 	filewatch_set_free(fs);
 	if (gate.base != NULL)

@@ -59,6 +59,7 @@ struct metrics {
 	_Atomic uint64_t	sessions_tls;
 	_Atomic uint64_t	sessions_plain;
 	_Atomic uint64_t	cancels;
+	_Atomic uint64_t	sessions_drained;	/* 57P01 on SIGTERM */
 	_Atomic uint64_t	refused[METRICS_REFUSED_NREASONS];
 	_Atomic uint64_t	handshake_failures[METRICS_HS_NREASONS];
 	_Atomic uint64_t	bytes_client_to_backend;

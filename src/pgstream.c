@@ -36,6 +36,12 @@ pgstream_scan(struct pgstream *st, const uint8_t *p, size_t n)
 			continue;
 		st->have = 0;
 		st->type = st->hdr[0];
+		if (st->type == PGSTREAM_READY_FOR_QUERY)
+			st->readies++;
+		else if (st->type == PGSTREAM_QUERY ||
+		    st->type == PGSTREAM_SYNC ||
+		    st->type == PGSTREAM_FUNCTION_CALL)
+			st->turns++;
 		/* The length counts itself: under 4 is no message at all. */
 		if ((len = get32(st->hdr + 1)) < 4) {
 			st->lost = true;
@@ -61,4 +67,31 @@ pgstream_idle(const struct pgstream *st)
 	return pgstream_at_boundary(st) &&
 	    st->type == PGSTREAM_READY_FOR_QUERY &&
 	    st->status == PGSTREAM_STATUS_IDLE;
+}
+
+bool
+pgstream_answered(const struct pgstream *client, const struct pgstream *server)
+{
+	return server->readies > client->turns;
+}
+
+size_t
+pgstream_until_boundary(const struct pgstream *st, const uint8_t *p, size_t n)
+{
+	struct pgstream	t = *st;
+	size_t		used = 0, k;
+
+	if (t.lost)
+		return n;
+	/* A header byte at a time, a body in one step. */
+	while (used < n && !pgstream_at_boundary(&t)) {
+		k = t.have == 0 && t.left > 0 ? t.left : 1;
+		if (k > n - used)
+			k = n - used;
+		pgstream_scan(&t, p + used, k);
+		used += k;
+		if (t.lost)
+			return n;
+	}
+	return used;
 }

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "conn.h"
 #include "log.h"
+#include "pgproto.h"
 #include "relay.h"
 #include "tls.h"
 #include "trust.h"
@@ -45,6 +46,11 @@ pass_on(struct side *from, const unsigned char *p, size_t n)
 	/* Both ways are typed messages: the StartupMessage went before. */
 	pgstream_scan(&from->msgs, p, n);
 	side_write(from->peer, p, n);
+	/* For the drain's idle point: see at_idle_point(). */
+	if (from == &c->client)
+		c->asked = true;
+	else if (pgstream_idle(&from->msgs))
+		c->asked = false;
 	/* A backend that talks after the client's end is not silent. */
 	if (from == &c->backend && c->state == CONN_HALF_CLOSED)
 		conn_restart_timer(c);
@@ -215,6 +221,112 @@ ended(struct side *s, bool eof, const char *reason)
 	conn_close_after_flush(c, s->peer);
 }
 
+/* PostgreSQL's own words for a shutdown: FATAL 57P01. */
+static void
+send_admin_shutdown(struct conn *c)
+{
+	uint8_t	buf[PGPROTO_ERROR_MAX];
+	size_t	n;
+
+	n = pgproto_build_error(buf, sizeof(buf), RELAY_DRAIN_SQLSTATE,
+	    RELAY_DRAIN_MESSAGE, NULL);
+	if (n <= sizeof(buf))
+		side_write(&c->client, buf, n);
+}
+
+static void
+send_terminate(struct conn *c)
+{
+	static const uint8_t	terminate[] = { 'X', 0, 0, 0, 4 };
+
+	if (c->backend.fd >= 0 && !c->backend.broken &&
+	    relay_at_boundary(&c->client) && side_queued(&c->backend) == 0)
+		side_write(&c->backend, terminate, sizeof(terminate));
+}
+
+/*
+ * The end of a drained session, with the client-bound stream at a message
+ * boundary: libpq and the drivers know 57P01 as "the server ended this
+ * session; reconnect".  The backend is told Terminate when what went to it
+ * is whole, so it logs an orderly end rather than an unexpected EOF; an
+ * open transaction is rolled back.
+ */
+static void
+drain_end(struct conn *c, const char *why)
+{
+	send_admin_shutdown(c);
+	send_terminate(c);
+	log_debug("session host=%s port=%s user=%s: ended for the shutdown "
+	    "(%s)", c->host, c->port, c->user, why);
+	c->end_reason = why;
+	METRICS_INC(c->worker, sessions_drained);
+	conn_close_after_flush(c, &c->client);
+}
+
+void
+relay_abort(struct conn *c)
+{
+	if (!relaying(c))
+		return;
+	/* One try each, between messages only: nothing waits for them. */
+	if (relay_at_boundary(&c->backend) && side_queued(&c->client) == 0)
+		send_admin_shutdown(c);
+	send_terminate(c);
+}
+
+/*
+ * An idle point: the backend's last word was ReadyForQuery 'I', it has
+ * gone to the client, and the client has asked nothing since: no query
+ * or Sync still to be answered (a pipelined one: pgstream_answered), and
+ * no bytes at all after that ReadyForQuery (Parse, Bind, Execute with a
+ * Flush, no Sync yet).  Ending there loses nothing, and the client knows
+ * its next statement did not run.
+ */
+static bool
+at_idle_point(const struct conn *c)
+{
+	return relay_backend_idle(c) && !c->asked &&
+	    relay_at_boundary(&c->client) &&
+	    pgstream_answered(&c->client.msgs, &c->backend.msgs);
+}
+
+/* After whatever was relayed: is this the moment a drain ends it? */
+static void
+drain_check(struct conn *c)
+{
+	if (!c->worker->draining || !relaying(c))
+		return;
+	if (at_idle_point(c))
+		drain_end(c, "server shutting down: session idle");
+	else if (c->worker->drain_force && relay_at_boundary(&c->backend))
+		drain_end(c, "server shutting down: shutdown_timeout expired");
+}
+
+void
+relay_drain(struct conn *c)
+{
+	switch (c->state) {
+	case CONN_RELAY:
+	case CONN_HALF_CLOSED:
+		drain_check(c);
+		break;
+	case CONN_CLOSING:
+	case CONN_CLOSED:
+		break;		/* flushing, or gone */
+	default:
+		/*
+		 * The startup phase: on drain, it may finish (a session
+		 * then ends at its first ReadyForQuery); once
+		 * shutdown_timeout is over, it is closed.
+		 */
+		if (c->worker->drain_force) {
+			c->end_reason = "server shutting down";
+			conn_close(c);
+		}
+		break;
+	}
+}
+
 /*
  * A side is readable.  Plaintext: up to RELAY_READ in one go, so a bulk
  * transfer (COPY, a large result) leaves as full 16 KiB TLS records.  TLS:
@@ -243,9 +355,20 @@ relay_ready(struct side *s)
 		    !SSL_has_pending(s->ssl)))
 			break;
 	}
+	/*
+	 * shutdown_timeout is over: the client gets the rest of the message
+	 * in progress, then 57P01; the backend's later bytes are dropped
+	 * with its connection.
+	 */
+	if (have > 0 && s == &s->conn->backend && s->conn->worker->drain_force &&
+	    relaying(s->conn))
+		have = pgstream_until_boundary(&s->msgs, buf, have);
 	/* Whatever arrived before an end still goes through. */
 	if (have > 0)
 		forward(s, buf, have);
+	if (!relaying(s->conn))
+		return;
+	drain_check(s->conn);
 	if (!relaying(s->conn))
 		return;
 	if (n == 0 || n == SIDE_ERROR)
@@ -362,6 +485,7 @@ relay_start(struct conn *c)
 	forward_held(&c->client);
 	/* ... and what the backend said while we looked at it goes back. */
 	forward_held(&c->backend);
+	drain_check(c);
 }
 
 bool

@@ -26,6 +26,10 @@
 #error "a read on top of a full queue must fit under CONN_QUEUE_MAX"
 #endif
 
+/* How a drained session ends, as PostgreSQL's own shutdown says it. */
+#define RELAY_DRAIN_SQLSTATE	"57P01"
+#define RELAY_DRAIN_MESSAGE	"terminating connection due to administrator command"
+
 /* The backend is connected and has the StartupMessage queued. */
 void relay_start(struct conn *);
 
@@ -41,5 +45,21 @@ bool relay_at_boundary(const struct side *from);
  * transaction is open, and a session could end here without loss.
  */
 bool relay_backend_idle(const struct conn *);
+
+/*
+ * The worker drains (worker->draining; worker->drain_force once
+ * shutdown_timeout is over).  A session ends with FATAL 57P01 at its next
+ * idle point, or now if it is at one; forced, at the next message
+ * boundary toward the client.  Called for every connection when the drain
+ * starts and when it is forced; the relay checks again after each read.
+ */
+void relay_drain(struct conn *);
+
+/*
+ * Everything ends at once (SIGINT, SIGQUIT, a second SIGTERM): where the
+ * streams are between messages, one try at 57P01 to the client and
+ * Terminate to the backend, before the caller closes.
+ */
+void relay_abort(struct conn *);
 
 #endif

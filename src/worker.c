@@ -30,24 +30,44 @@ worker_done_fd(void)
 	return done_pipe[0];
 }
 
+/* Sessions at an idle point end now; the others when they reach one. */
+static void
+drain_all(struct worker *w)
+{
+	struct conn	*c, *next;
+
+	/* relay_drain() may close c: that moves c, never its successor. */
+	for (c = TAILQ_FIRST(&w->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		relay_drain(c);
+	}
+}
+
 static void
 on_command(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker	*w = arg;
+	struct conn	*c;
 	char		 cmd;
 
 	(void)what;
 	if (read(fd, &cmd, 1) != 1)
 		return;
 	switch (cmd) {
+	case WORKER_CMD_FORCE:
+		w->drain_force = true;
+		/* FALLTHROUGH */
 	case WORKER_CMD_DRAIN:
 		listener_close_all(w);
 		w->draining = true;
+		drain_all(w);
 		if (atomic_load_explicit(&w->nconns, memory_order_relaxed) == 0)
 			event_base_loopbreak(w->base);
 		break;
 	case WORKER_CMD_QUIT:
 		listener_close_all(w);
+		TAILQ_FOREACH(c, &w->conns, entry)
+			relay_abort(c);
 		event_base_loopbreak(w->base);
 		break;
 	}

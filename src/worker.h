@@ -12,6 +12,8 @@ struct config;
 struct worker;
 
 #define WORKER_CMD_DRAIN	'T'	/* stop accepting; end when idle */
+#define WORKER_CMD_FORCE	'K'	/* drain: end sessions between
+					   messages, idle or not */
 #define WORKER_CMD_QUIT		'Q'	/* close every connection, end */
 
 /* Event loop, command pipe and listening sockets; nothing runs yet. */

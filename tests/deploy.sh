@@ -144,8 +144,9 @@ delay = seconds(settings.get("shutdown_delay", "0"))
 timeout = seconds(settings.get("shutdown_timeout", "30s"))
 grace = pod.get("terminationGracePeriodSeconds", 30)
 result(delay > 0, "shutdown_delay is set (%ss) so that endpoints update before the listeners close" % delay, "0")
-result(grace > delay + timeout,
-       "terminationGracePeriodSeconds %s > shutdown_delay %s + shutdown_timeout %s" % (grace, delay, timeout),
+# 3: the drain's last step, sessions ended between messages (pgsslgate(8)).
+result(grace > delay + timeout + 3,
+       "terminationGracePeriodSeconds %s > shutdown_delay %s + shutdown_timeout %s + 3" % (grace, delay, timeout),
        "SIGKILL would cut the drain")
 result(pod.get("terminationGracePeriodSeconds") is not None, "terminationGracePeriodSeconds is explicit", "")
 

@@ -203,8 +203,9 @@ check "two RELOADING=1 for two SIGHUPs" notify_has 2 'RELOADING=1'
 check "still serving after the failed reload" probe "$P"
 printf 'ssl = on\n' >"$conf"
 
-# SIGTERM with a session open: STOPPING=1 at once, the session finishes.
-"$PQPROBE" --expect connected --ssl 1 --query "select 1" --expect-value 1 \
+# SIGTERM with a session open: STOPPING=1 at once, the session finishes
+# (in a transaction: the drain would end an idle one at once).
+"$PQPROBE" --expect connected --ssl 1 --query "begin; select 1" --expect-value 1 \
 	--hold-file "$WORK/release" --timeout 20 "$(tls_conninfo "$P")" \
 	>"$WORK/held.log" 2>&1 &
 held=$!

@@ -146,6 +146,69 @@ test_a_length_under_four_loses_the_framing_for_good(void **state)
 	assert_false(pgstream_idle(&st));
 }
 
+/*
+ * A pipelining client has sent two queries; after the first answer the
+ * backend is idle but still owes one: not yet a point to end the session.
+ */
+static void
+test_a_pipelined_query_is_owed_an_answer(void **state)
+{
+	struct pgstream	cl, sv;
+	uint8_t		buf[256];
+	size_t		n = 0, ends[4];
+
+	(void)state;
+	memset(&cl, 0, sizeof(cl));
+	memset(&sv, 0, sizeof(sv));
+	/* The login's ReadyForQuery answers no query. */
+	pgstream_scan(&sv, (const uint8_t *)"Z\0\0\0\5I", 6);
+	assert_true(pgstream_answered(&cl, &sv));
+	n += put_msg(buf + n, 'Q', "SELECT 1", 9);
+	n += put_msg(buf + n, 'P', "\0SELECT 1\0\0\0", 12);
+	n += put_msg(buf + n, 'S', "", 0);
+	pgstream_scan(&cl, buf, n);
+	assert_int_equal(cl.turns, 2);
+	n = put_answer(buf, ends, 'I');
+	pgstream_scan(&sv, buf, n);
+	assert_true(pgstream_idle(&sv));
+	assert_false(pgstream_answered(&cl, &sv));
+	/* ParameterStatus is 'S' too: on the server's stream, no answer. */
+	n = put_msg(buf, 'S', "a\0b", 4);
+	pgstream_scan(&sv, buf, n);
+	assert_int_equal(sv.readies, 2);
+	assert_false(pgstream_answered(&cl, &sv));
+	n = put_answer(buf, ends, 'I');
+	pgstream_scan(&sv, buf, n);
+	assert_true(pgstream_answered(&cl, &sv));
+}
+
+/* A cut at every position finds the end of the message in progress. */
+static void
+test_the_rest_of_a_message_is_measured_from_any_cut(void **state)
+{
+	uint8_t		 buf[128];
+	size_t		 ends[4], n = put_answer(buf, ends, 'T'), e;
+
+	(void)state;
+	for (size_t cut = 0; cut < n; cut++) {
+		struct pgstream	st = { 0 };
+
+		pgstream_scan(&st, buf, cut);
+		for (e = 0; ends[e] <= cut && e < 3; e++)
+			;
+		if (pgstream_at_boundary(&st))
+			assert_int_equal(pgstream_until_boundary(&st,
+			    buf + cut, n - cut), 0);
+		else {
+			assert_int_equal(pgstream_until_boundary(&st,
+			    buf + cut, n - cut), ends[e] - cut);
+			/* Not all there yet: all of it is the message's. */
+			assert_int_equal(pgstream_until_boundary(&st,
+			    buf + cut, ends[e] - cut - 1), ends[e] - cut - 1);
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -156,6 +219,9 @@ main(void)
 		    test_ready_for_query_in_a_transaction_is_not_idle),
 		cmocka_unit_test(test_a_message_after_ready_for_query_is_not_idle),
 		cmocka_unit_test(test_a_huge_body_is_counted_not_read),
+		cmocka_unit_test(test_a_pipelined_query_is_owed_an_answer),
+		cmocka_unit_test(
+		    test_the_rest_of_a_message_is_measured_from_any_cut),
 		cmocka_unit_test(
 		    test_a_length_under_four_loses_the_framing_for_good),
 	};
