@@ -85,7 +85,8 @@ print_gate_matrix() {
 print_psql_hints() {
 	local name
 	echo
-	echo "Connect yourself (clients trust only $CERTS/root.crt):"
+	echo "Connect yourself (clients trust only $CERTS/root.crt; PostgreSQL"
+	echo "asks for a SCRAM password: export PGPASSWORD=$PG_PASSWORD first):"
 	for name in $GATES; do
 		printf '  # ssl=%s require_ssl=%s\n' "${SSL[$name]}" "${REQUIRE[$name]}"
 		if [ "${PSQL_MODE[$name]}" = disable ]; then
