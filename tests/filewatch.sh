@@ -30,24 +30,6 @@ HOLD_PID=
 
 # ---- set-up ----------------------------------------------------------------
 
-# The test PostgreSQL logs in with scram-sha-256 only, and has one role.
-scram_backend() {
-	pg_start "password_encryption = 'scram-sha-256'"
-	"$PQPROBE" --query "CREATE ROLE app LOGIN PASSWORD '$APP_PASSWORD'" \
-		"host=127.0.0.1 port=$PG_PORT user=postgres dbname=postgres sslmode=disable" \
-		>"$WORK/role.log" 2>&1 || {
-		show "$WORK/role.log"
-		die "could not create the role app"
-	}
-	cat >"$PG_DIR/data/pg_hba.conf" <<-EOF
-		local all all trust
-		host all all 127.0.0.1/32 scram-sha-256
-	EOF
-	as_pg "$PG_BINDIR/pg_ctl" -D "$PG_DIR/data" reload >"$WORK/pg_ctl.log" 2>&1 ||
-		die "pg_ctl reload failed"
-	sleep 0.3
-}
-
 # A secret volume DIR as the kubelet makes it, holding CERT and KEY.
 SECRET_SEQ=0
 secret_init() {
@@ -434,7 +416,7 @@ main() {
 	needs pqprobe
 	setup_work
 	make_certs
-	scram_backend
+	pg_start_scram_only app "$APP_PASSWORD"
 	note "PostgreSQL on 127.0.0.1:$PG_PORT (scram-sha-256), scratch in $WORK"
 
 	test_secret_volume

@@ -298,6 +298,23 @@ pg_create_roles() {
 	pg_admin "$sql" || die "could not create the roles $*"
 }
 
+# pg_start_scram_only ROLE PASSWORD: pg_start, then one login role ROLE
+# with PASSWORD, and a pg_hba.conf that asks every TCP login, whatever its
+# role, for a scram-sha-256 password (none of the other roles above).
+pg_start_scram_only() {
+	local role=$1 password=$2
+	pg_start
+	pg_admin "CREATE ROLE $role LOGIN PASSWORD '$password'" ||
+		die "could not create the role $role"
+	cat >"$PG_DIR/data/pg_hba.conf" <<-EOF
+		local all all trust
+		host all all 127.0.0.1/32 scram-sha-256
+	EOF
+	as_pg "$PG_BINDIR/pg_ctl" -D "$PG_DIR/data" reload >"$WORK/pg_ctl.log" 2>&1 ||
+		die "pg_ctl reload failed"
+	sleep 0.3
+}
+
 pg_wait_ready() {
 	for _ in $(seq 1 100); do
 		if "$PG_BINDIR/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -t 1; then

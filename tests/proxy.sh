@@ -33,23 +33,6 @@ declare -A PORT=()
 
 # ---- set-up ----------------------------------------------------------------
 
-scram_backend() {
-	pg_start "password_encryption = 'scram-sha-256'"
-	"$PQPROBE" --query "CREATE ROLE app LOGIN PASSWORD '$APP_PASSWORD'" \
-		"host=127.0.0.1 port=$PG_PORT user=postgres dbname=postgres sslmode=disable" \
-		>"$WORK/role.log" 2>&1 || {
-		show "$WORK/role.log"
-		die "could not create the role app"
-	}
-	cat >"$PG_DIR/data/pg_hba.conf" <<-EOF
-		local all all trust
-		host all all 127.0.0.1/32 scram-sha-256
-	EOF
-	as_pg "$PG_BINDIR/pg_ctl" -D "$PG_DIR/data" reload >"$WORK/pg_ctl.log" 2>&1 ||
-		die "pg_ctl reload failed"
-	sleep 0.3
-}
-
 # HAProxy in TCP mode: PORT[hap_v1] on 127.0.0.1 with send-proxy,
 # PORT[hap_v2] on ::1 with send-proxy-v2, both from $BALANCER to the gate.
 haproxy_start() {
@@ -368,7 +351,7 @@ main() {
 	setup_work
 	trap on_exit EXIT
 	make_certs
-	scram_backend
+	pg_start_scram_only app "$APP_PASSWORD"
 	gate_pp_start || finish
 	haproxy_start
 	note "PostgreSQL on 127.0.0.1:$PG_PORT, gate on ${PORT[pp]}, HAProxy on ${PORT[hap_v1]} and [::1]:${PORT[hap_v2]}"
