@@ -818,16 +818,8 @@ conn_turn_away(int fd, const char *message)
 	close(fd);
 }
 
-/* Once a second at most over all workers, for refusals a flood repeats. */
-static bool
-log_this_second(void)
-{
-	static _Atomic long	last;
-	long			now = (long)time(NULL);
-
-	return atomic_exchange_explicit(&last, now, memory_order_relaxed) !=
-	    now;
-}
+/* Its refusals' log lines: once a second at most over all workers. */
+static _Atomic long	refusal_logged;
 
 /*
  * max_startup_connections(_per_host): a connection that has not finished
@@ -857,7 +849,7 @@ admit_startup(struct worker *w, const struct config *cfg, int fd,
 		    "startup phase (max_startup_connections = %u)", cap);
 	METRICS_INC(w, refused[v == STARTCAP_HOST_FULL ?
 	    METRICS_REFUSED_STARTUP_HOST : METRICS_REFUSED_STARTUP]);
-	if (log_this_second()) {
+	if (log_once_a_second(&refusal_logged)) {
 		if (sa->sa_family != AF_UNIX)
 			getnameinfo(sa, (socklen_t)salen, host, sizeof(host),
 			    port, sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV);

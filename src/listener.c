@@ -77,7 +77,6 @@ static bool
 answer_from_reserve(struct worker *w, struct evconnlistener *l, int *err)
 {
 	static _Atomic long	last_log;
-	long			now;
 	int			fd, n = 0;
 
 	if (w->reserve_fd < 0)		/* lost last time: try again */
@@ -96,9 +95,7 @@ answer_from_reserve(struct worker *w, struct evconnlistener *l, int *err)
 		if (fd < 0)
 			break;
 	}
-	now = (long)time(NULL);
-	if (n > 0 && atomic_exchange_explicit(&last_log, now,
-	    memory_order_relaxed) != now)
+	if (n > 0 && log_once_a_second(&last_log))
 		log_warn("out of file descriptors: answered %d client%s with "
 		    "53300 and closed (raise the open file limit, or lower "
 		    "max_connections)", n, n == 1 ? "" : "s");

@@ -163,3 +163,11 @@ log_msg(enum log_level level, const char *fmt, ...)
 	(void)!write(target == LOG_TARGET_REPORT ? STDOUT_FILENO :
 	    STDERR_FILENO, line, n);
 }
+
+bool
+log_once_a_second(_Atomic long *last)
+{
+	long	now = (long)time(NULL);
+
+	return atomic_exchange_explicit(last, now, memory_order_relaxed) != now;
+}

@@ -5,6 +5,7 @@
 #ifndef LOG_H
 #define LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum log_level { LOG_LEVEL_DEBUG, LOG_LEVEL_LOG, LOG_LEVEL_WARNING,
@@ -38,5 +39,11 @@ void log_msg(enum log_level, const char *fmt, ...)
 #define log_warn(...)	log_msg(LOG_LEVEL_WARNING, __VA_ARGS__)
 #define log_error(...)	log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
 #define log_fatal(...)	log_msg(LOG_LEVEL_FATAL, __VA_ARGS__)
+
+/*
+ * True at most once a second for each *last, over all threads: for the
+ * lines a flood of refusals would repeat.
+ */
+bool log_once_a_second(_Atomic long *last);
 
 #endif

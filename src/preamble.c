@@ -266,16 +266,8 @@ on_read(evutil_socket_t fd, short what, void *arg)
 	hand_over(p, &h);
 }
 
-/* Once a second at most over all workers, for refusals a flood repeats. */
-static bool
-log_this_second(void)
-{
-	static _Atomic long	last;
-	long			now = (long)time(NULL);
-
-	return atomic_exchange_explicit(&last, now, memory_order_relaxed) !=
-	    now;
-}
+/* Its refusals' log lines: once a second at most over all workers. */
+static _Atomic long	refusal_logged;
 
 /*
  * A socket waiting for its header is in the startup phase as far as
@@ -307,7 +299,7 @@ admit(struct worker *w, const struct config *cfg, int fd,
 		    "startup phase (max_startup_connections = %u)", cap);
 	METRICS_INC(w, refused[v == STARTCAP_HOST_FULL ?
 	    METRICS_REFUSED_STARTUP_HOST : METRICS_REFUSED_STARTUP]);
-	if (log_this_second())
+	if (log_once_a_second(&refusal_logged))
 		log_info("refused connection from host=%s port=%s: %s (further "
 		    "such refusals this second are not logged)", p->host,
 		    p->port, msg);
