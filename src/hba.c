@@ -261,6 +261,39 @@ static int add_names(struct ctx *, const char *file, int lineno,
     const struct hba_fld *, bool db, int depth, struct names *);
 
 /*
+ * The file an @name names, relative to the file that names it (PostgreSQL
+ * 16), read whole into *text (NUL-terminated) with its path in *path; both
+ * the caller's to free.  Returns -1 with the error set.
+ */
+static int
+open_at_file(struct ctx *x, const char *file, int lineno, const char *name,
+    int depth, char **path, char **text)
+{
+	size_t	 len;
+	bool	 missing = false;
+
+	if (depth >= HBA_MAX_DEPTH)
+		return perr(x, file, lineno, "@%s: nested more than %d deep",
+		    name, HBA_MAX_DEPTH);
+	if ((*path = relative_to(file, name)) == NULL)
+		return perr(x, file, lineno, "out of memory");
+	if ((*text = ctx_read(x, *path, &len, &missing)) == NULL) {
+		char	why[400];
+
+		snprintf(why, sizeof(why), "%s", x->err);
+		free(*path);
+		return perr(x, file, lineno, "@%s: %s", name, why);
+	}
+	if (memchr(*text, '\0', len) != NULL) {
+		perr(x, *path, 0, "contains a NUL byte (not a text file)");
+		free(*text);
+		free(*path);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * @file: a list of names, blanks or commas between them, '#' comments,
  * nested @ allowed; relative to the file that names it (PostgreSQL 16).
  */
@@ -269,28 +302,10 @@ add_at_file(struct ctx *x, const char *file, int lineno, const char *name,
     bool db, int depth, struct names *out)
 {
 	char		*path, *text, *p, *nl;
-	size_t		 len;
-	bool		 missing = false;
 	int		 rc = 0;
 
-	if (depth >= HBA_MAX_DEPTH)
-		return perr(x, file, lineno, "@%s: nested more than %d deep",
-		    name, HBA_MAX_DEPTH);
-	if ((path = relative_to(file, name)) == NULL)
-		return perr(x, file, lineno, "out of memory");
-	if ((text = ctx_read(x, path, &len, &missing)) == NULL) {
-		char	why[400];
-
-		snprintf(why, sizeof(why), "%s", x->err);
-		free(path);
-		return perr(x, file, lineno, "@%s: %s", name, why);
-	}
-	if (memchr(text, '\0', len) != NULL) {
-		perr(x, path, 0, "contains a NUL byte (not a text file)");
-		free(text);
-		free(path);
+	if (open_at_file(x, file, lineno, name, depth, &path, &text) != 0)
 		return -1;
-	}
 	for (p = text; rc == 0 && p != NULL && *p != '\0'; p = nl) {
 		struct fields	fs;
 
@@ -1047,24 +1062,10 @@ at_names(struct ctx *x, const char *file, int lineno, const char *name,
     int depth, char ***out, size_t *n, size_t *cap)
 {
 	char	*path, *text, *p, *nl;
-	size_t	 len;
-	bool	 missing = false;
 	int	 rc = 0;
 
-	if (depth >= HBA_MAX_DEPTH)
-		return perr(x, file, lineno, "@%s: nested more than %d deep",
-		    name, HBA_MAX_DEPTH);
-	if ((path = relative_to(file, name)) == NULL)
-		return perr(x, file, lineno, "out of memory");
-	if ((text = ctx_read(x, path, &len, &missing)) == NULL) {
-		char	why[400];
-
-		snprintf(why, sizeof(why), "%s", x->err);
-		free(path);
-		return perr(x, file, lineno, "@%s: %s", name, why);
-	}
-	if (memchr(text, '\0', len) != NULL)
-		rc = perr(x, path, 0, "contains a NUL byte (not a text file)");
+	if (open_at_file(x, file, lineno, name, depth, &path, &text) != 0)
+		return -1;
 	for (p = text; rc == 0 && p != NULL && *p != '\0'; p = nl) {
 		struct fields	fs;
 
