@@ -153,11 +153,10 @@ set_error(struct side *s, int err)
 	snprintf(s->error, sizeof(s->error), "%s", strerror(err));
 }
 
+/* What recv() or send() returned, as the side's ops report it. */
 static ssize_t
-plain_recv(struct side *s, void *p, size_t len)
+plain_result(struct side *s, ssize_t n)
 {
-	ssize_t	n = recv(s->fd, p, len, MSG_DONTWAIT);
-
 	if (n >= 0)
 		return n;
 	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
@@ -167,16 +166,16 @@ plain_recv(struct side *s, void *p, size_t len)
 }
 
 static ssize_t
+plain_recv(struct side *s, void *p, size_t len)
+{
+	return plain_result(s, recv(s->fd, p, len, MSG_DONTWAIT));
+}
+
+static ssize_t
 plain_send(struct side *s, const void *p, size_t len)
 {
-	ssize_t	n = send(s->fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-
-	if (n >= 0)
-		return n;
-	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-		return SIDE_AGAIN;
-	set_error(s, errno);
-	return SIDE_ERROR;
+	return plain_result(s, send(s->fd, p, len, MSG_DONTWAIT |
+	    MSG_NOSIGNAL));
 }
 
 static void

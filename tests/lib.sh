@@ -315,6 +315,26 @@ pg_start_scram_only() {
 	sleep 0.3
 }
 
+# pid_end PID SECONDS: wait up to SECONDS for a background PID to end;
+# its exit status is left in PID_STATUS ("running" when it had to be
+# killed).
+PID_STATUS=
+pid_end() {
+	local pid=$1 tries=$(($2 * 50))
+	PID_STATUS=running
+	while kill -0 "$pid" 2>/dev/null && [ "$tries" -gt 0 ]; do
+		sleep 0.02
+		tries=$((tries - 1))
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	else
+		PID_STATUS=0
+		wait "$pid" || PID_STATUS=$?
+	fi
+}
+
 pg_wait_ready() {
 	for _ in $(seq 1 100); do
 		if "$PG_BINDIR/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -t 1; then

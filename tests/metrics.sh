@@ -84,20 +84,11 @@ bg_says() {
 # status left in BG_STATUS ("running" when it had to be killed).
 BG_STATUS=
 bg_end() {
-	local pid=${BG_PID[$1]:-} tries=300
+	local pid=${BG_PID[$1]:-}
 	BG_STATUS=running
 	[ -n "$pid" ] || return 0
-	while kill -0 "$pid" 2>/dev/null && [ "$tries" -gt 0 ]; do
-		sleep 0.05
-		tries=$((tries - 1))
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		kill "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	else
-		BG_STATUS=0
-		wait "$pid" || BG_STATUS=$?
-	fi
+	pid_end "$pid" 15
+	BG_STATUS=$PID_STATUS
 	unset "BG_PID[$1]"
 	cat "$WORK/$1.bg"
 }

@@ -218,20 +218,11 @@ probe_says() {
 # PROBE_STATUS ("running" if it did not, and then it is killed).
 PROBE_STATUS=
 probe_end() {
-	local name=$1 pid=${PROBE_PID[$1]:-} tries=$(($2 * 50))
+	local name=$1 pid=${PROBE_PID[$1]:-}
 	PROBE_STATUS=running
 	[ -n "$pid" ] || return 0
-	while kill -0 "$pid" 2>/dev/null && [ "$tries" -gt 0 ]; do
-		sleep 0.02
-		tries=$((tries - 1))
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		kill "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	else
-		PROBE_STATUS=0
-		wait "$pid" || PROBE_STATUS=$?
-	fi
+	pid_end "$pid" "$2"
+	PROBE_STATUS=$PID_STATUS
 	unset "PROBE_PID[$name]"
 }
 
